@@ -1,0 +1,37 @@
+# Two commands for a fresh machine with Python 3.11 and pip:
+#   make demo   create .venv, install, run the whole workflow on config/tiny.yaml
+#   make test   install, run the tests
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+
+.PHONY: venv demo test test-unit test-workflow lint clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found; set PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+demo: venv
+	$(BIN)/snakemake --cores $(CORES) --configfile config/tiny.yaml
+	@echo
+	@echo "Results table: results/tiny/tables/runs.csv (Markdown: results/tiny/tables/runs.md)"
+	@cat results/tiny/tables/runs.md
+
+test: venv
+	$(BIN)/python -m pytest tests
+
+test-unit: venv
+	$(BIN)/python -m pytest tests/unit
+
+lint: venv
+	$(BIN)/snakemake --lint --configfile config.yaml
+
+clean:
+	rm -rf results/tiny logs/tiny resources/models/tiny .snakemake

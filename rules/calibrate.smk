@@ -1,0 +1,25 @@
+# calibrate stage: input-norm statistics of the dense component's target layers.
+
+
+rule calibrate:
+    input:
+        model=MODEL_DIR,
+        prompts=CALIBRATION_PROMPTS,
+    output:
+        statistics=f"{RESULTS}/calibration/{{component}}/statistics.safetensors",
+    params:
+        calibration=calibration_settings,
+        num_prompts=calibration_prompt_count,
+        scope=config["pruning"]["layers"],
+        device=config["device"],
+        dtype=config["model"]["dtype"],
+    log:
+        f"logs/{MODEL}/calibrate/{{component}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/calibrate/{{component}}.tsv"
+    threads: 1
+    resources:
+        gpu=GPU,
+        runtime=120,
+    script:
+        "../scripts/calibrate.py"

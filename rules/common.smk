@@ -1,0 +1,133 @@
+"""Shared by every rules file: config validation, the list of runs, and the paths they use.
+
+The config is checked here, before any job runs: a bad config stops the
+workflow with one message and writes nothing under results/.
+"""
+
+import re
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from sdprune.experiments import DENSE, ComponentSpec, check_config, expand_runs, needs_calibration, sparsity_slug
+from sdprune.methods import get_method
+from sdprune.models.components import COMPONENTS
+
+try:
+    validate(config, schema=str(Path(workflow.basedir) / "schemas" / "config.schema.yaml"))
+except WorkflowError as error:
+    raise WorkflowError(f"invalid config: {error}") from None
+_problems = check_config(config)
+if _problems:
+    raise WorkflowError("invalid config:\n  - " + "\n  - ".join(_problems))
+
+MODEL = config["model"]["name"]
+RUNS = expand_runs(config)
+SCORING = config["scoring"]
+DATA = config["data"]
+# GPU stages declare one `gpu` each, so a workstation profile with `gpu: 1` runs them one at a time;
+# on a CPU-only config they declare none and run side by side.
+GPU = 0 if config["device"] == "cpu" else 1
+
+
+wildcard_constraints:
+    model=re.escape(MODEL),
+    component="|".join(COMPONENTS),
+    method="[a-z][a-z0-9_]*",
+    pattern="unstructured|[0-9]+of[0-9]+",
+    sparsity="0(\\.[0-9]+)?",
+    te="dense|[a-z][a-z0-9_]*-(unstructured|[0-9]+of[0-9]+)-0(\\.[0-9]+)?",
+    unet="dense|[a-z][a-z0-9_]*-(unstructured|[0-9]+of[0-9]+)-0(\\.[0-9]+)?",
+
+
+# --- paths ------------------------------------------------------------------------------------
+
+MODEL_DIR = f"resources/models/{MODEL}"
+RESULTS = f"results/{MODEL}"
+EVALUATION_PROMPTS = f"{RESULTS}/data/evaluation_prompts.json"
+CALIBRATION_PROMPTS = f"{RESULTS}/data/calibration_prompts.json"
+STANDIN = SCORING["metric_weights"] == "standin"
+FID_WEIGHTS = "resources/metrics/fid/" + ("standin" if STANDIN else "inception")
+CLIP_WEIGHTS = "resources/metrics/clip/" + (
+    "standin" if STANDIN else f"{SCORING['clip_model']}-{SCORING['clip_pretrained']}"
+)
+
+
+def run_dir(te, unet):
+    return f"{RESULTS}/runs/te={te}/unet={unet}"
+
+
+def artifact_dir(component, spec):
+    return f"{RESULTS}/prune/{component}/{spec.method}/{spec.pattern}/{sparsity_slug(spec.sparsity)}"
+
+
+def fid_reference_images():
+    if SCORING["fid_reference"] == "dense":
+        return run_dir(DENSE, DENSE) + "/images"
+    return f"{RESULTS}/data/reference_images"
+
+
+def coco_archive(name):
+    return str(Path(DATA["evaluation"]["coco_dir"]) / f"{name}.zip")
+
+
+# --- input functions --------------------------------------------------------------------------
+
+
+def prune_inputs(wildcards):
+    inputs = {"model": MODEL_DIR}
+    if get_method(wildcards.method).statistics:
+        inputs["prompts"] = CALIBRATION_PROMPTS
+        inputs["statistics"] = f"{RESULTS}/calibration/{wildcards.component}/statistics.safetensors"
+    return inputs
+
+
+def run_specs(wildcards):
+    return {"text_encoder": ComponentSpec.parse(wildcards.te), "unet": ComponentSpec.parse(wildcards.unet)}
+
+
+def generate_inputs(wildcards):
+    inputs = {"model": MODEL_DIR, "prompts": EVALUATION_PROMPTS}
+    for component, spec in run_specs(wildcards).items():
+        if spec is not None:
+            inputs[component] = artifact_dir(component, spec) + "/artifact.safetensors"
+    return inputs
+
+
+def requested_sparsity(wildcards):
+    return {c: (s.sparsity if s else 0.0) for c, s in run_specs(wildcards).items()}
+
+
+def prune_settings(wildcards):
+    return dict(method=wildcards.method, pattern=wildcards.pattern, sparsity=float(wildcards.sparsity),
+                scope=config["pruning"]["layers"])
+
+
+def calibration_settings(wildcards):
+    """Keyword arguments of sdprune.pruning.CalibrationSettings for a component."""
+    cal, unet = config["calibration"], config["calibration"]["unet"]
+    return dict(
+        max_length=cal["max_length"], count_padding=cal["count_padding"], batch_size=cal["batch_size"],
+        sequential=cal["sequential"], groups=cal["groups"][wildcards.component],
+        num_steps=unet["num_steps"], guidance_scale=unet["guidance_scale"],
+        timestep_weighting=unet["timestep_weighting"], seed=config["seed"],
+    )
+
+
+def calibration_prompt_count(wildcards):
+    if wildcards.component == "unet":
+        return config["calibration"]["unet"]["num_prompts"]
+    return DATA["calibration"]["num_prompts"]
+
+
+def generation_settings():
+    return dict(config["generation"], seed=config["seed"])
+
+
+def all_scores():
+    return [run_dir(*run.key) + "/scores.json" for run in RUNS]
+
+
+def all_records():
+    return [run_dir(*run.key) + "/generation.json" for run in RUNS]

@@ -1,0 +1,70 @@
+# Prompt sets (evaluation, calibration) and the evaluation set's reference images.
+
+
+def evaluation_prompt_inputs(wildcards):
+    if DATA["evaluation"]["source"] == "coco":
+        return {"annotations": coco_archive("annotations_trainval2017")}
+    return {"file": DATA["evaluation"]["file"]}
+
+
+def calibration_prompt_inputs(wildcards):
+    inputs = {"evaluation": EVALUATION_PROMPTS}  # calibration prompts must not be evaluation prompts
+    if DATA["calibration"]["source"] == "coco":
+        inputs["annotations"] = coco_archive("annotations_trainval2017")
+    else:
+        inputs["file"] = DATA["calibration"]["file"]
+    return inputs
+
+
+rule prepare_evaluation_prompts:
+    input:
+        unpack(evaluation_prompt_inputs),
+    output:
+        prompts=EVALUATION_PROMPTS,
+    params:
+        settings=DATA["evaluation"],
+    log:
+        f"logs/{MODEL}/prepare_evaluation_prompts.log",
+    script:
+        "../scripts/prepare_evaluation_prompts.py"
+
+
+rule prepare_calibration_prompts:
+    input:
+        unpack(calibration_prompt_inputs),
+    output:
+        prompts=CALIBRATION_PROMPTS,
+    params:
+        settings=DATA["calibration"],
+        split=DATA["evaluation"]["split"],
+    log:
+        f"logs/{MODEL}/prepare_calibration_prompts.log",
+    script:
+        "../scripts/prepare_calibration_prompts.py"
+
+
+rule download_coco_archive:
+    output:
+        archive=str(Path(DATA["evaluation"]["coco_dir"]) / "{archive}.zip"),
+    wildcard_constraints:
+        archive="annotations_trainval2017|train2017|val2017",
+    log:
+        "logs/data/download_coco_{archive}.log",
+    resources:
+        runtime=600,
+    script:
+        "../scripts/download_coco_archive.py"
+
+
+rule extract_reference_images:
+    input:
+        archive=coco_archive(DATA["evaluation"]["split"]),
+        prompts=EVALUATION_PROMPTS,
+    output:
+        images=directory(f"{RESULTS}/data/reference_images"),
+    params:
+        split=DATA["evaluation"]["split"],
+    log:
+        f"logs/{MODEL}/extract_reference_images.log",
+    script:
+        "../scripts/extract_reference_images.py"

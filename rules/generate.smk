@@ -1,0 +1,26 @@
+# generate-images stage: one PNG per evaluation prompt for a run (a pruned text encoder and
+# U-Net, or dense). Resumable: an interrupted job keeps its finished images in images.partial/.
+
+
+rule generate_images:
+    input:
+        unpack(generate_inputs),
+    output:
+        images=directory(run_dir("{te}", "{unet}") + "/images"),
+        record=run_dir("{te}", "{unet}") + "/generation.json",
+    params:
+        settings=generation_settings(),
+        requested=requested_sparsity,
+        scope=config["pruning"]["layers"],
+        device=config["device"],
+        dtype=config["model"]["dtype"],
+    log:
+        f"logs/{MODEL}/generate_images/te={{te}}/unet={{unet}}.log",
+    benchmark:
+        run_dir("{te}", "{unet}") + "/benchmark_generate.tsv"
+    threads: 1
+    resources:
+        gpu=GPU,
+        runtime=720,
+    script:
+        "../scripts/generate_images.py"

@@ -1,0 +1,21 @@
+"""Rule prepare_calibration_prompts: calibration prompts, disjoint from the evaluation prompts."""
+
+from sdprune.data import (PromptRecord, read_captions, read_prompt_file, read_prompt_records, sample_coco,
+                          write_prompt_records)
+from sdprune.log import job_logging
+
+settings = snakemake.params.settings
+with job_logging(snakemake.log[0]) as log:
+    evaluation = read_prompt_records(snakemake.input.evaluation)
+    if settings["source"] == "coco":
+        captions = read_captions(snakemake.input.annotations, snakemake.params.split)
+        taken = [r.image_id for r in evaluation if r.image_id is not None]
+        records = sample_coco(captions, num=settings["num_prompts"], seed=settings["seed"], exclude=taken)
+    else:
+        prompts = read_prompt_file(snakemake.input.file, limit=settings["num_prompts"])
+        records = [PromptRecord(i, p) for i, p in enumerate(prompts)]
+    overlap = {r.prompt for r in records} & {r.prompt for r in evaluation}
+    if overlap:
+        log.warning("%d calibration prompts also appear among the evaluation prompts", len(overlap))
+    write_prompt_records(snakemake.output.prompts, records)
+    log.info("%d calibration prompts", len(records))

@@ -1,0 +1,15 @@
+"""Rule prepare_evaluation_prompts: the prompts every run generates images from."""
+
+from sdprune.data import PromptRecord, read_captions, read_prompt_file, sample_coco, write_prompt_records
+from sdprune.log import job_logging
+
+settings = snakemake.params.settings
+with job_logging(snakemake.log[0]) as log:
+    if settings["source"] == "coco":
+        captions = read_captions(snakemake.input.annotations, settings["split"])
+        records = sample_coco(captions, num=settings["num_prompts"], seed=settings["seed"])
+    else:
+        prompts = read_prompt_file(snakemake.input.file, limit=settings["num_prompts"])
+        records = [PromptRecord(i, p) for i, p in enumerate(prompts)]
+    write_prompt_records(snakemake.output.prompts, records)
+    log.info("%d evaluation prompts", len(records))

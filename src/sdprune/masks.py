@@ -1,0 +1,111 @@
+"""Pure functions from importance scores to keep-masks (True = keep the weight).
+
+Every function removes exactly the number of weights it promises, so requested
+and realised sparsity agree: ties are broken by position (stable sort), and a
+per-row budget that does not divide evenly is spread across rows so the matrix
+total is exact.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+
+_NM = re.compile(r"^(\d+):(\d+)$")
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """`unstructured`, or N:M (N of every M consecutive input weights pruned)."""
+
+    n: int = 0
+    m: int = 0
+
+    @property
+    def structured(self) -> bool:
+        return self.m > 0
+
+    @property
+    def sparsity(self) -> float:
+        return self.n / self.m if self.m else float("nan")
+
+    @property
+    def slug(self) -> str:
+        """Path-safe name: `unstructured`, `2of4`."""
+        return f"{self.n}of{self.m}" if self.m else "unstructured"
+
+    def __str__(self) -> str:
+        return f"{self.n}:{self.m}" if self.m else "unstructured"
+
+
+UNSTRUCTURED = Pattern()
+
+
+def parse_pattern(text: str) -> Pattern:
+    """Accepts `unstructured`, `N:M` or the path form `NofM`."""
+    if text == "unstructured":
+        return UNSTRUCTURED
+    match = _NM.match(text.replace("of", ":"))
+    if not match:
+        raise ValueError(f"unknown sparsity pattern {text!r}; expected 'unstructured' or 'N:M' such as '2:4'")
+    n, m = int(match.group(1)), int(match.group(2))
+    if not 0 < n < m:
+        raise ValueError(f"N:M pattern needs 0 < N < M, got {text!r}")
+    return Pattern(n, m)
+
+
+def prune_count(total: int, sparsity: float) -> int:
+    if not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+    return int(round(sparsity * total))
+
+
+def mask_per_matrix(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """Remove the `round(s * numel)` lowest scores of the whole matrix (magnitude in the paper)."""
+    k = prune_count(scores.numel(), sparsity)
+    mask = torch.ones(scores.numel(), dtype=torch.bool, device=scores.device)
+    if k:
+        order = torch.sort(scores.reshape(-1), stable=True).indices
+        mask[order[:k]] = False
+    return mask.reshape(scores.shape)
+
+
+def mask_per_row(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """Remove the lowest scores of each output row (Wanda's comparison group).
+
+    scores: (out, in). Each row loses floor(s * in) weights; the remainder needed
+    to reach round(s * numel) goes to the rows whose next-lowest score is smallest.
+    """
+    rows, cols = scores.shape
+    total = prune_count(rows * cols, sparsity)
+    base, extra = divmod(total, rows)
+    ordered = torch.sort(scores, dim=1, stable=True)
+    per_row = torch.full((rows,), base, dtype=torch.long, device=scores.device)
+    if extra:
+        candidate = ordered.values[:, base]  # the score each row would lose next
+        chosen = torch.sort(candidate, stable=True).indices[:extra]
+        per_row[chosen] += 1
+    ranks = torch.arange(cols, device=scores.device).expand(rows, cols)
+    prune_sorted = ranks < per_row[:, None]  # (out, in) in sorted order
+    mask = torch.ones_like(scores, dtype=torch.bool)
+    mask.scatter_(1, ordered.indices, ~prune_sorted)
+    return mask
+
+
+def mask_n_m(scores: torch.Tensor, pattern: Pattern) -> torch.Tensor:
+    """In every group of M consecutive input weights of a row, remove the N lowest scores."""
+    rows, cols = scores.shape
+    if cols % pattern.m:
+        raise ValueError(f"{pattern} needs the input dimension ({cols}) to be a multiple of {pattern.m}")
+    groups = scores.reshape(rows, cols // pattern.m, pattern.m)
+    lowest = torch.sort(groups, dim=-1, stable=True).indices[..., : pattern.n]
+    mask = torch.ones_like(groups, dtype=torch.bool)
+    mask.scatter_(-1, lowest, False)
+    return mask.reshape(rows, cols)
+
+
+def apply_mask(weight: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The pruned weight. One function for pruning and reloading, so both give identical bits."""
+    return weight.masked_fill(~mask.reshape(weight.shape), 0)

@@ -1,0 +1,17 @@
+"""Magnitude pruning: remove the smallest |W| of each weight matrix (as in the paper)."""
+
+from __future__ import annotations
+
+import torch
+
+from ..masks import Pattern, apply_mask, mask_n_m, mask_per_matrix
+from . import Method, register
+
+
+def prune_layer(weight: torch.Tensor, stats, sparsity: float, pattern: Pattern):
+    scores = weight.abs()
+    mask = mask_n_m(scores, pattern) if pattern.structured else mask_per_matrix(scores, sparsity)
+    return apply_mask(weight, mask), mask
+
+
+METHOD = register(Method("magnitude", statistics=None, prune_layer=prune_layer, description="|W|, per matrix"))

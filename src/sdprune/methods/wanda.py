@@ -1,0 +1,21 @@
+"""Wanda (Sun et al., 2024): score |W_ij| * ||X_j||_2, remove the lowest scores per output row."""
+
+from __future__ import annotations
+
+import torch
+
+from ..masks import Pattern, apply_mask, mask_n_m, mask_per_row
+from . import Method, register
+
+
+def wanda_scores(weight: torch.Tensor, column_norms: torch.Tensor) -> torch.Tensor:
+    return weight.abs() * column_norms.to(weight.device, weight.dtype)[None, :]  # (out, in)
+
+
+def prune_layer(weight: torch.Tensor, stats, sparsity: float, pattern: Pattern):
+    scores = wanda_scores(weight, stats.column_norms())
+    mask = mask_n_m(scores, pattern) if pattern.structured else mask_per_row(scores, sparsity)
+    return apply_mask(weight, mask), mask
+
+
+METHOD = register(Method("wanda", statistics="norms", prune_layer=prune_layer, description="|W|*||X||, per row"))

@@ -1,0 +1,1 @@
+"""Building, fetching and loading Stable Diffusion pipelines; which of their layers are prunable."""

@@ -1,0 +1,106 @@
+"""Configurations of the pipelines we build in code.
+
+`SD2_*` reproduce Stable Diffusion 2 (768-v) exactly, so a random-weight copy has
+the real parameter counts and layer shapes (scale tests without the hub).
+`TINY_*` keep the same architecture families at toy sizes for CPU runs.
+"""
+
+from __future__ import annotations
+
+SD2_UNET = dict(
+    sample_size=96,  # 768 px / 8
+    in_channels=4,
+    out_channels=4,
+    down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    block_out_channels=(320, 640, 1280, 1280),
+    layers_per_block=2,
+    attention_head_dim=(5, 10, 20, 20),  # diffusers' name; it is the number of heads (head dim 64)
+    cross_attention_dim=1024,
+    use_linear_projection=True,
+    upcast_attention=True,
+)
+
+SD2_TEXT_ENCODER = dict(  # OpenCLIP ViT-H/14 text tower without its last layer, as SD2 ships it
+    vocab_size=49408,
+    hidden_size=1024,
+    intermediate_size=4096,
+    num_hidden_layers=23,
+    num_attention_heads=16,
+    max_position_embeddings=77,
+    hidden_act="gelu",
+    layer_norm_eps=1e-5,
+    projection_dim=512,
+    bos_token_id=0,
+    eos_token_id=2,
+    pad_token_id=1,
+)
+
+SD2_VAE = dict(
+    in_channels=3,
+    out_channels=3,
+    down_block_types=("DownEncoderBlock2D",) * 4,
+    up_block_types=("UpDecoderBlock2D",) * 4,
+    block_out_channels=(128, 256, 512, 512),
+    layers_per_block=2,
+    latent_channels=4,
+    sample_size=768,
+)
+
+SD2_SCHEDULER = dict(
+    beta_start=0.00085,
+    beta_end=0.012,
+    beta_schedule="scaled_linear",
+    clip_sample=False,
+    set_alpha_to_one=False,
+    steps_offset=1,
+    prediction_type="v_prediction",
+)
+
+TINY_UNET = dict(
+    sample_size=8,  # 64 px / 8
+    in_channels=4,
+    out_channels=4,
+    down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+    block_out_channels=(32, 64),
+    layers_per_block=1,
+    attention_head_dim=(2, 4),
+    cross_attention_dim=32,
+    use_linear_projection=True,
+    norm_num_groups=32,
+)
+
+TINY_TEXT_ENCODER = dict(
+    vocab_size=49408,  # the real CLIP BPE vocabulary
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=4,
+    num_attention_heads=4,
+    max_position_embeddings=77,
+    hidden_act="gelu",
+    layer_norm_eps=1e-5,
+    projection_dim=32,
+    bos_token_id=0,
+    eos_token_id=2,
+    pad_token_id=1,
+)
+
+TINY_VAE = dict(
+    in_channels=3,
+    out_channels=3,
+    down_block_types=("DownEncoderBlock2D",) * 4,
+    up_block_types=("UpDecoderBlock2D",) * 4,
+    block_out_channels=(8, 16, 16, 16),  # four blocks: the same 8x latent downsampling as SD
+    layers_per_block=1,
+    latent_channels=4,
+    norm_num_groups=8,
+    sample_size=64,
+)
+
+TINY_SCHEDULER = dict(SD2_SCHEDULER, prediction_type="epsilon")
+
+BUILT_IN = {
+    "tiny": dict(unet=TINY_UNET, text_encoder=TINY_TEXT_ENCODER, vae=TINY_VAE, scheduler=TINY_SCHEDULER),
+    "sd2-random": dict(unet=SD2_UNET, text_encoder=SD2_TEXT_ENCODER, vae=SD2_VAE, scheduler=SD2_SCHEDULER),
+}

@@ -1,0 +1,68 @@
+"""Pipelines built in code: `tiny` (CPU-sized) and `sd2-random` (SD2-shaped, random weights).
+
+Both go through the same save/load path as a downloaded model, so everything
+downstream is exercised offline.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+from .architectures import BUILT_IN
+
+log = logging.getLogger(__name__)
+
+
+def build_tokenizer() -> CLIPTokenizer:
+    """The real CLIP BPE tokenizer, built from the vocabulary file open_clip ships.
+
+    Token ids equal open_clip's ViT-H-14 tokenizer; like SD2 it pads with "!" (id 0).
+    """
+    from open_clip.tokenizer import bytes_to_unicode, default_bpe
+
+    lines = gzip.open(default_bpe()).read().decode("utf-8").split("\n")
+    merges = [tuple(line.split()) for line in lines[1 : 49152 - 256 - 2 + 1]]
+    byte_symbols = list(bytes_to_unicode().values())
+    symbols = byte_symbols + [s + "</w>" for s in byte_symbols] + ["".join(m) for m in merges]
+    symbols += ["<|startoftext|>", "<|endoftext|>"]
+    vocab = {symbol: index for index, symbol in enumerate(symbols)}
+    return CLIPTokenizer(
+        vocab=vocab,
+        merges=merges,
+        bos_token="<|startoftext|>",
+        eos_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
+        pad_token="!",
+        model_max_length=77,
+    )
+
+
+def build_pipeline(source: str, *, seed: int = 0, dtype: torch.dtype = torch.float32) -> StableDiffusionPipeline:
+    """Build a built-in pipeline (`tiny` or `sd2-random`) with seeded random weights."""
+    if source not in BUILT_IN:
+        raise ValueError(f"unknown built-in model {source!r}; expected one of {sorted(BUILT_IN)}")
+    configs = BUILT_IN[source]
+    log.info("building %s pipeline (seed %d)", source, seed)
+    # Seed each component separately so changing one leaves the others' weights unchanged.
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(**configs["unet"])
+    torch.manual_seed(seed + 1)
+    text_encoder = CLIPTextModel(CLIPTextConfig(**configs["text_encoder"]))
+    torch.manual_seed(seed + 2)
+    vae = AutoencoderKL(**configs["vae"])
+    pipe = StableDiffusionPipeline(
+        unet=unet,
+        text_encoder=text_encoder,
+        vae=vae,
+        tokenizer=build_tokenizer(),
+        scheduler=DDIMScheduler(**configs["scheduler"]),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    return pipe.to(dtype=dtype)

@@ -1,0 +1,104 @@
+"""Getting pipelines onto disk and back: hub download, built-in models, local loading.
+
+Every source ends as a `save_pretrained` folder (safetensors) under `resources/`,
+and everything downstream loads that folder offline (`local_files_only=True`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import torch
+
+from ..artifact import apply_artifact, load_artifact
+from ..io import atomic_directory, write_json
+from .architectures import BUILT_IN
+from .components import COMPONENTS
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    try:
+        return DTYPES[name]
+    except KeyError:
+        raise ValueError(f"unknown dtype {name!r}; expected one of {sorted(DTYPES)}") from None
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def fetch_pipeline(source: str, out_dir: str | Path, *, revision: str | None = None, dtype: str = "float32",
+                   seed: int = 0) -> Path:
+    """Save the pipeline named by ``source`` to ``out_dir``: a built-in name or a Hugging Face id.
+
+    Written to a temporary folder and renamed, so a failed download leaves nothing behind.
+    """
+    from diffusers import StableDiffusionPipeline
+
+    from .build import build_pipeline
+
+    out_dir = Path(out_dir)
+    with atomic_directory(out_dir) as tmp:
+        if source in BUILT_IN:
+            pipe = build_pipeline(source, seed=seed, dtype=torch_dtype(dtype))
+        else:
+            log.info("downloading %s (revision %s) from the Hugging Face hub", source, revision or "main")
+            pipe = StableDiffusionPipeline.from_pretrained(
+                source, revision=revision, dtype=torch_dtype(dtype), use_safetensors=True,
+                safety_checker=None, requires_safety_checker=False,
+            )
+        pipe.save_pretrained(tmp, safe_serialization=True)
+        write_json(tmp / "sdprune_source.json", {"source": source, "revision": revision, "dtype": dtype,
+                                                  "seed": seed if source in BUILT_IN else None})
+    log.info("saved pipeline to %s", out_dir)
+    return out_dir
+
+
+def load_pipeline(model_dir: str | Path, *, device: str | torch.device = "cpu", dtype: str = "float32",
+                  artifacts: dict[str, str | Path] | None = None):
+    """Load a saved pipeline offline and apply pruning artifacts (component -> artifact path)."""
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(
+        str(model_dir), dtype=torch_dtype(dtype), local_files_only=True,
+        safety_checker=None, requires_safety_checker=False,
+    )
+    for component, path in (artifacts or {}).items():
+        artifact = load_artifact(path)
+        if artifact.component != component:
+            raise ValueError(f"{path} holds a {artifact.component} artifact, not {component}")
+        apply_artifact(getattr(pipe, component), artifact, expected_fingerprint=component_fingerprint(model_dir, component))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(resolve_device(device) if isinstance(device, str) else device)
+
+
+def component_fingerprint(model_dir: str | Path, component: str) -> str:
+    """A cheap identity of a saved component: its config plus the names and sizes of its weight files."""
+    folder = Path(model_dir) / component
+    digest = hashlib.sha256((folder / "config.json").read_bytes())
+    for weights in sorted(folder.glob("*.safetensors")):
+        digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
+    return digest.hexdigest()
+
+
+def parameter_counts(model_dir: str | Path) -> dict[str, int]:
+    """Total parameters of each prunable component, counted on the meta device (no weights read)."""
+    from accelerate import init_empty_weights
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    model_dir = Path(model_dir)
+    with init_empty_weights():
+        unet = UNet2DConditionModel.from_config(json.loads((model_dir / "unet" / "config.json").read_text()))
+        text = CLIPTextModel(CLIPTextConfig.from_pretrained(model_dir / "text_encoder", local_files_only=True))
+    models = {"text_encoder": text, "unet": unet}
+    return {name: sum(p.numel() for p in models[name].parameters()) for name in COMPONENTS}

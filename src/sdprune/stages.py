@@ -1,0 +1,180 @@
+"""One function per workflow stage, shared by the Snakemake scripts and the command line.
+
+Each takes explicit paths and settings, writes its outputs atomically, and
+returns the record it wrote. Nothing here reads a config file or `snakemake`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import torch
+
+from .io import load_tensors, read_json, save_tensors, write_json
+from .provenance import environment_record
+
+log = logging.getLogger(__name__)
+
+
+def calibrate(*, model_dir: str | Path, component: str, prompts: Sequence[str], calibration, scope: str,
+              out_path: str | Path, device: str = "auto", dtype: str = "float32") -> dict:
+    """Input-norm statistics of every target layer of the *dense* component, in one pass."""
+    from .calibration import collect_statistics, save_statistics
+    from .models.components import find_layers, get_component
+    from .models.loading import load_pipeline
+    from .pruning import make_feed
+
+    started = time.perf_counter()
+    pipe = load_pipeline(model_dir, device=device, dtype=dtype)
+    layers = find_layers(get_component(pipe, component), scope)
+    feed = make_feed(pipe, component, _with_prompts(calibration, prompts))
+    with torch.no_grad():
+        stats = collect_statistics(layers, feed, kind="norms")
+    record = {"component": component, "scope": scope, "num_prompts": len(prompts), "layers": len(stats),
+              "calibration": asdict(_with_prompts(calibration, ())), "seconds": time.perf_counter() - started,
+              "environment": environment_record()}
+    save_tensors(out_path, save_statistics(stats), {"record": _json(record)})
+    return record
+
+
+def prune(*, model_dir: str | Path, component: str, settings, calibration=None, prompts: Sequence[str] = (),
+          statistics_path: str | Path | None = None, out_dir: str | Path, device: str = "auto",
+          dtype: str = "float32") -> dict:
+    """Prune one component; write ``artifact.safetensors`` and ``report.json`` into ``out_dir``."""
+    from .accounting import pipeline_accounting
+    from .artifact import save_artifact
+    from .calibration import load_statistics
+    from .methods import get_method
+    from .models.loading import component_fingerprint, load_pipeline
+    from .pruning import CalibrationSettings, prune_component
+
+    out_dir = Path(out_dir)
+    pipe = load_pipeline(model_dir, device=device, dtype=dtype)
+    method = get_method(settings.method)
+    dense_stats = load_statistics(load_tensors(statistics_path)) if statistics_path and method.statistics else None
+    calibration = _with_prompts(calibration or CalibrationSettings(), prompts) if method.statistics else None
+    result = prune_component(pipe, component, settings, calibration=calibration, dense_statistics=dense_stats)
+    result.artifact.base_fingerprint = component_fingerprint(model_dir, component)
+    report = {
+        **result.report,
+        "base_model": str(Path(model_dir).resolve()),
+        "full_model": pipeline_accounting(pipe, {component: settings.sparsity}, settings.scope),
+        "calibration": asdict(_with_prompts(calibration, ())) if calibration else None,
+        "num_calibration_prompts": len(prompts) if calibration else 0,
+        "environment": environment_record(),
+    }
+    save_artifact(out_dir / "artifact.safetensors", result.artifact)
+    write_json(out_dir / "report.json", report)  # written last: its presence means the artifact is complete
+    return report
+
+
+def export(*, artifact_dirs: Sequence[str | Path], out_dir: str | Path, model_dir: str | Path | None = None) -> Path:
+    """Write a standalone pruned pipeline that `StableDiffusionPipeline.from_pretrained` loads."""
+    from .artifact import load_artifact
+    from .io import atomic_directory
+    from .models.loading import load_pipeline
+
+    artifacts: dict[str, Path] = {}
+    for folder in artifact_dirs:
+        report = read_json(Path(folder) / "report.json")
+        model_dir = model_dir or report["base_model"]
+        path = Path(folder) / "artifact.safetensors"
+        artifacts[load_artifact(path).component] = path
+    if model_dir is None:
+        raise ValueError("no base model: pass model_dir or artifacts with a report.json")
+    pipe = load_pipeline(model_dir, device="cpu", dtype=_saved_dtype(model_dir), artifacts=artifacts)
+    with atomic_directory(out_dir) as tmp:
+        pipe.save_pretrained(tmp, safe_serialization=True)
+    return Path(out_dir)
+
+
+def generate(*, model_dir: str | Path, artifacts: Mapping[str, str | Path], requested: Mapping[str, float],
+             scope: str, prompts: Sequence[str], settings, images_dir: str | Path, record_path: str | Path,
+             device: str = "auto", dtype: str = "float32") -> dict:
+    """Generate the run's images and write its record (measured sparsity, settings, timing)."""
+    from .accounting import pipeline_accounting
+    from .generation import generate_images
+    from .models.loading import load_pipeline
+
+    started = time.perf_counter()
+    pipe = load_pipeline(model_dir, device=device, dtype=dtype, artifacts=dict(artifacts))
+    accounting = pipeline_accounting(pipe, requested, scope)
+    manifest = generate_images(pipe, prompts, images_dir, settings)
+    record = {
+        "accounting": accounting,
+        "generation": manifest["settings"],
+        "scheduler_class": manifest["scheduler_class"],
+        "num_images": manifest["num_images"],
+        "seconds": time.perf_counter() - started,
+        "environment": environment_record(),
+    }
+    write_json(record_path, record)
+    return record
+
+
+def reference_features(*, images_dir: str | Path, metrics_dir: str | Path, out_path: str | Path,
+                       device: str = "auto", batch_size: int = 32) -> dict:
+    """FID features of the reference image set, computed once and cached."""
+    from .metrics.fid import folder_features, load_feature_extractor
+    from .models.loading import resolve_device
+
+    device = resolve_device(device)
+    feats = folder_features(images_dir, load_feature_extractor(metrics_dir, device), device=device,
+                            batch_size=batch_size)
+    record = {"images": str(images_dir), "num_images": len(feats), "feature_dim": feats.shape[1]}
+    save_tensors(out_path, {"features": torch.from_numpy(feats)}, {"record": _json(record)})
+    return record
+
+
+def score(*, images_dir: str | Path, prompts: Sequence[str], reference_features_path: str | Path,
+          fid_dir: str | Path, clip_dir: str | Path, out_path: str | Path, device: str = "auto",
+          batch_size: int = 32) -> dict:
+    """FID against the cached reference features, and the paper's CLIP score."""
+    from .generation import image_name
+    from .metrics.clip_score import ClipScorer
+    from .metrics.fid import folder_features, frechet_distance, load_feature_extractor
+    from .models.loading import resolve_device
+
+    started = time.perf_counter()
+    device = resolve_device(device)
+    feats = folder_features(images_dir, load_feature_extractor(fid_dir, device), device=device, batch_size=batch_size)
+    reference = load_tensors(reference_features_path)["features"].numpy()
+    cosines = ClipScorer(clip_dir, device).cosines(
+        [Path(images_dir) / image_name(i) for i in range(len(prompts))], prompts, batch_size=batch_size)
+    record = {
+        "fid": frechet_distance(feats, reference),
+        "clip_score": float(cosines.mean()),
+        "clip_score_std": float(cosines.std()),
+        "num_images": len(feats),
+        "num_reference_images": len(reference),
+        "seconds": time.perf_counter() - started,
+        "environment": environment_record(),
+    }
+    write_json(out_path, record)
+    return record
+
+
+def _with_prompts(calibration, prompts: Sequence[str]):
+    from dataclasses import replace
+
+    return replace(calibration, prompts=tuple(prompts))
+
+
+def _saved_dtype(model_dir: str | Path) -> str:
+    """The dtype the U-Net weights were saved in, so an export keeps the base model's precision."""
+    from safetensors import safe_open
+
+    names = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
+    weights = next((Path(model_dir) / "unet").glob("*.safetensors"))
+    with safe_open(str(weights), framework="pt") as handle:
+        return names[handle.get_slice(next(iter(handle.keys()))).get_dtype()]
+
+
+def _json(obj) -> str:
+    import json
+
+    return json.dumps(obj, sort_keys=True, default=str)

@@ -1,0 +1,70 @@
+"""The results table: one tidy row per run, from each run's generation record and scores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from .experiments import ComponentSpec
+from .io import atomic_path, read_json, write_text
+from .models.components import COMPONENTS
+
+SHORT = {"text_encoder": "text", "unet": "unet"}
+
+
+def run_row(model: str, run: dict, record: dict, scores: dict) -> dict:
+    accounting = record["accounting"]
+    row: dict = {"model": model, "experiments": ";".join(run["experiments"])}
+    for component in COMPONENTS:
+        spec = ComponentSpec.parse(run[component])
+        measured = accounting["components"][component]
+        short = SHORT[component]
+        row[f"{short}_method"] = spec.method if spec else "dense"
+        row[f"{short}_pattern"] = spec.pattern if spec else ""
+        row[f"{short}_sparsity"] = spec.sparsity if spec else 0.0
+        row[f"{short}_realised"] = measured["realised_sparsity"]
+    row.update(
+        nominal_full_sparsity=accounting["nominal_full_sparsity"],
+        true_full_sparsity=accounting["true_full_sparsity"],
+        fid=scores["fid"],
+        clip_score=scores["clip_score"],
+        num_images=scores["num_images"],
+        seed=record["generation"]["seed"],
+        num_steps=record["generation"]["num_steps"],
+        guidance_scale=record["generation"]["guidance_scale"],
+        generate_seconds=record["seconds"],
+        score_seconds=scores["seconds"],
+    )
+    return row
+
+
+def runs_table(*, model: str, runs: Sequence[dict], records: Sequence[str | Path], scores: Sequence[str | Path]) -> pd.DataFrame:
+    """runs, records and scores are parallel lists (one entry per run, same order)."""
+    if not len(runs) == len(records) == len(scores):
+        raise ValueError("runs, records and scores must have the same length")
+    rows = [run_row(model, run, read_json(r), read_json(s)) for run, r, s in zip(runs, records, scores)]
+    table = pd.DataFrame(rows)
+    return table.sort_values(["text_method", "text_sparsity", "unet_method", "unet_sparsity"], kind="stable",
+                             ignore_index=True)
+
+
+def to_markdown(table: pd.DataFrame, floatfmt: str = ".4g") -> str:
+    """A GitHub-style Markdown table (no extra dependency)."""
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return format(value, floatfmt)
+        return str(value)
+
+    header = "| " + " | ".join(table.columns) + " |"
+    rule = "|" + "|".join("---" for _ in table.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return "\n".join([header, rule, *body]) + "\n"
+
+
+def write_table(table: pd.DataFrame, *, csv_path: str | Path, markdown_path: str | Path | None = None) -> None:
+    with atomic_path(csv_path) as tmp:
+        table.to_csv(tmp, index=False)
+    if markdown_path:
+        write_text(markdown_path, to_markdown(table))

@@ -1,0 +1,138 @@
+import math
+
+import pytest
+import torch
+
+from sdprune.calibration import (
+    CalibrationState,
+    LayerStatistics,
+    collect_statistics,
+    load_statistics,
+    save_statistics,
+    timestep_weights,
+)
+from sdprune.models.components import find_layers
+from sdprune.pruning import CalibrationSettings, make_feed
+
+
+def record_inputs(layer):
+    """Capture a layer's inputs by wrapping its forward: independent of the hook mechanism."""
+    recorded = []
+    original = layer.forward
+
+    def forward(x, *args, **kwargs):
+        recorded.append(x.detach().clone())
+        return original(x, *args, **kwargs)
+
+    layer.forward = forward
+    return recorded
+
+
+def hook_count(module):
+    return sum(len(m._forward_pre_hooks) + len(m._forward_hooks) for m in module.modules())
+
+
+@pytest.mark.parametrize("count_padding", [True, False])
+def test_text_encoder_norms_equal_brute_force(tiny_pipe, calibration_prompts, count_padding):
+    layers = find_layers(tiny_pipe.text_encoder)
+    names = ["encoder.layers.0.self_attn.q_proj", "encoder.layers.1.mlp.fc2", "encoder.layers.3.mlp.fc1"]
+    recorded = {name: record_inputs(layers[name]) for name in names}
+    settings = CalibrationSettings(prompts=calibration_prompts, count_padding=count_padding)
+    feed = make_feed(tiny_pipe, "text_encoder", settings)
+    stats = collect_statistics({n: layers[n] for n in names}, feed)
+    mask = feed.attention_mask.reshape(-1).bool()
+    for name in names:
+        rows = torch.cat([x.reshape(-1, x.shape[-1]) for x in recorded[name]])  # (P*77, in)
+        assert rows.shape[0] == len(calibration_prompts) * 77
+        if not count_padding:
+            rows = rows[mask]
+        expected = torch.linalg.norm(rows.double(), dim=0).float()
+        torch.testing.assert_close(stats[name].column_norms(), expected, rtol=1e-5, atol=1e-6)
+        assert stats[name].rows == rows.shape[0]
+
+
+def test_unet_norms_follow_the_timestep_weights(tiny_pipe, calibration_prompts):
+    steps = 3
+    layer_name = "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_q"
+    layer = find_layers(tiny_pipe.unet)[layer_name]
+    recorded = record_inputs(layer)
+    settings = CalibrationSettings(prompts=calibration_prompts[:2], num_steps=steps, timestep_weighting="log_decrease")
+    stats = collect_statistics({layer_name: layer}, make_feed(tiny_pipe, "unet", settings))
+    weights = timestep_weights(steps, "log_decrease")
+    assert len(recorded) == 2 * steps  # one U-Net call per step, per prompt (batch 1)
+    expected = sum(weights[i % steps] * x.double().pow(2).reshape(-1, x.shape[-1]).sum(0) for i, x in enumerate(recorded))
+    torch.testing.assert_close(stats[layer_name].column_norms().double(), expected.sqrt(), rtol=1e-5, atol=1e-6)
+    # Classifier-free guidance: the U-Net sees the unconditional and conditional halves together.
+    assert recorded[0].shape[0] == 2
+
+
+def test_hessian_equals_brute_force(tiny_pipe, calibration_prompts):
+    name = "encoder.layers.2.self_attn.out_proj"
+    layer = find_layers(tiny_pipe.text_encoder)[name]
+    recorded = record_inputs(layer)
+    feed = make_feed(tiny_pipe, "text_encoder", CalibrationSettings(prompts=calibration_prompts))
+    stats = collect_statistics({name: layer}, feed, kind="hessian")
+    rows = torch.cat([x.reshape(-1, x.shape[-1]) for x in recorded]).double()
+    expected = 2 * rows.T @ rows / rows.shape[0]
+    torch.testing.assert_close(stats[name].hessian().double(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_hooks_are_removed_after_an_exception(tiny_pipe, calibration_prompts):
+    layers = find_layers(tiny_pipe.text_encoder)
+    before = hook_count(tiny_pipe.text_encoder)
+    feed = make_feed(tiny_pipe, "text_encoder", CalibrationSettings(prompts=calibration_prompts))
+
+    def failing_feed(state, stop_after):
+        feed(state, stop_after)
+        raise RuntimeError("out of memory, say")
+
+    with pytest.raises(RuntimeError, match="out of memory"):
+        collect_statistics(layers, failing_feed, stop_after=tiny_pipe.text_encoder.get_submodule("encoder.layers.1"))
+    assert hook_count(tiny_pipe.text_encoder) == before == 0
+
+
+def test_denoising_feed_removes_its_step_hook_after_an_exception(tiny_pipe, calibration_prompts):
+    layers = find_layers(tiny_pipe.unet)
+    feed = make_feed(tiny_pipe, "unet", CalibrationSettings(prompts=calibration_prompts[:1], num_steps=2))
+    broken = next(iter(layers.values()))
+    broken.register_forward_hook(lambda *args: (_ for _ in ()).throw(ValueError("boom")))
+    with pytest.raises(ValueError, match="boom"):
+        collect_statistics(layers, feed)
+    assert hook_count(tiny_pipe.unet) == 1  # only the test's own hook is left
+
+
+def test_early_stop_skips_later_blocks(tiny_pipe, calibration_prompts):
+    layers = find_layers(tiny_pipe.text_encoder)
+    later = record_inputs(layers["encoder.layers.3.mlp.fc1"])
+    group = {n: l for n, l in layers.items() if n.startswith("encoder.layers.0.")}
+    feed = make_feed(tiny_pipe, "text_encoder", CalibrationSettings(prompts=calibration_prompts))
+    stats = collect_statistics(group, feed, stop_after=tiny_pipe.text_encoder.get_submodule("encoder.layers.0"))
+    assert set(stats) == set(group)
+    assert later == []
+
+
+def test_statistics_survive_a_safetensors_round_trip(tiny_pipe, calibration_prompts):
+    layers = find_layers(tiny_pipe.text_encoder)
+    stats = collect_statistics(layers, make_feed(tiny_pipe, "text_encoder", CalibrationSettings(prompts=calibration_prompts)))
+    again = load_statistics(save_statistics(stats))
+    assert set(again) == set(stats)
+    for name in stats:
+        assert torch.equal(again[name].column_norms(), stats[name].column_norms())
+        assert again[name].rows == stats[name].rows
+
+
+def test_log_decrease_weights_match_obs_diff():
+    weights = timestep_weights(25, "log_decrease")
+    assert weights[0] == pytest.approx(1.2)  # step 0, the noisiest, counts most
+    assert weights[-1] == pytest.approx(0.8)
+    assert all(a > b for a, b in zip(weights, weights[1:]))
+    assert weights[10] == pytest.approx(0.8 + 0.4 * math.log(15) / math.log(25))
+    assert timestep_weights(4) == [1.0] * 4
+
+
+def test_weighted_rows_accumulate_linearly():
+    stats = LayerStatistics(3, "norms")
+    rows = torch.tensor([[1.0, 2.0, 0.0], [3.0, 0.0, 1.0]])
+    stats.add_batch(rows, weight=2.0)
+    torch.testing.assert_close(stats.column_norms(), torch.tensor([math.sqrt(20), math.sqrt(8), math.sqrt(2)]))
+    assert stats.weight_sum == 4.0

@@ -1,0 +1,73 @@
+import pytest
+import torch
+
+from sdprune.masks import apply_mask, mask_n_m, mask_per_matrix, mask_per_row, parse_pattern
+
+
+@pytest.mark.parametrize("shape", [(32, 32), (7, 13), (128, 64), (1, 100)])
+@pytest.mark.parametrize("sparsity", [0.0, 0.1, 0.3, 0.5, 0.575, 0.8, 0.99])
+def test_per_matrix_removes_exactly_the_requested_count(shape, sparsity):
+    scores = torch.rand(shape, generator=torch.Generator().manual_seed(1))
+    mask = mask_per_matrix(scores, sparsity)
+    assert int((~mask).sum()) == round(sparsity * scores.numel())
+    if 0 < sparsity:
+        assert scores[~mask].max() <= scores[mask].min()  # the lowest scores go
+
+
+@pytest.mark.parametrize("shape", [(32, 32), (7, 13), (64, 100)])
+@pytest.mark.parametrize("sparsity", [0.1, 0.3, 0.5, 0.6, 0.8])
+def test_per_row_is_exact_in_total_and_balanced_across_rows(shape, sparsity):
+    scores = torch.rand(shape, generator=torch.Generator().manual_seed(2))
+    mask = mask_per_row(scores, sparsity)
+    pruned_per_row = (~mask).sum(dim=1)
+    assert int(pruned_per_row.sum()) == round(sparsity * scores.numel())
+    assert int(pruned_per_row.max() - pruned_per_row.min()) <= 1
+    for row in range(shape[0]):  # within each row, only the lowest scores go
+        if pruned_per_row[row] and mask[row].any():
+            assert scores[row][~mask[row]].max() <= scores[row][mask[row]].min()
+
+
+def test_ties_are_broken_deterministically():
+    scores = torch.ones(16, 16)
+    first, second = mask_per_matrix(scores, 0.5), mask_per_matrix(scores.clone(), 0.5)
+    assert torch.equal(first, second)
+    assert int((~first).sum()) == 128
+
+
+@pytest.mark.parametrize("pattern_text", ["2:4", "4:8", "1:4"])
+def test_n_m_prunes_n_of_every_m(pattern_text):
+    pattern = parse_pattern(pattern_text)
+    scores = torch.rand(24, 64, generator=torch.Generator().manual_seed(3))
+    mask = mask_n_m(scores, pattern)
+    groups = (~mask).reshape(24, -1, pattern.m).sum(dim=-1)
+    assert torch.all(groups == pattern.n)
+
+
+def test_n_m_rejects_indivisible_widths():
+    with pytest.raises(ValueError, match="multiple of 4"):
+        mask_n_m(torch.rand(4, 10), parse_pattern("2:4"))
+
+
+@pytest.mark.parametrize("text", ["unstructured", "2:4", "2of4", "4:8"])
+def test_pattern_round_trips_through_its_path_form(text):
+    pattern = parse_pattern(text)
+    assert parse_pattern(pattern.slug) == pattern
+
+
+@pytest.mark.parametrize("bad", ["4:2", "0:4", "2-4", "dense"])
+def test_bad_patterns_are_rejected(bad):
+    with pytest.raises(ValueError):
+        parse_pattern(bad)
+
+
+def test_sparsity_out_of_range_is_rejected():
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        mask_per_matrix(torch.rand(4, 4), 1.0)
+
+
+def test_apply_mask_zeroes_exactly_the_masked_weights():
+    weight = torch.randn(8, 8)
+    mask = torch.rand(8, 8) > 0.5
+    pruned = apply_mask(weight, mask)
+    assert torch.equal(pruned[mask], weight[mask])
+    assert torch.all(pruned[~mask] == 0)

@@ -1,0 +1,144 @@
+import pytest
+import torch
+
+from sdprune import stages
+from sdprune.artifact import load_artifact, pack_mask, unpack_mask
+from sdprune.masks import UNSTRUCTURED
+from sdprune.models.components import find_layers
+from sdprune.models.loading import load_pipeline
+from sdprune.pruning import CalibrationSettings, PruneSettings, calibration_groups, prune_component
+
+
+def state(module):
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+@pytest.mark.parametrize("component", ["text_encoder", "unet"])
+@pytest.mark.parametrize("method", ["magnitude", "wanda"])
+def test_only_target_layers_change(tiny_pipe, calibration_prompts, component, method):
+    module = getattr(tiny_pipe, component)
+    before = state(module)
+    other = "unet" if component == "text_encoder" else "text_encoder"
+    other_before = state(getattr(tiny_pipe, other))
+    calibration = CalibrationSettings(prompts=calibration_prompts, num_steps=2, groups=2)
+    prune_component(tiny_pipe, component, PruneSettings(method, 0.5), calibration=calibration)
+    after = state(module)
+    targets = {f"{name}.weight" for name in find_layers(module)}
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed == targets
+    assert all(torch.equal(v, getattr(tiny_pipe, other).state_dict()[k]) for k, v in other_before.items())
+
+
+@pytest.mark.parametrize("method", ["magnitude", "wanda"])
+def test_report_measures_the_requested_sparsity(tiny_pipe, calibration_prompts, method):
+    result = prune_component(tiny_pipe, "text_encoder", PruneSettings(method, 0.6),
+                             calibration=CalibrationSettings(prompts=calibration_prompts))
+    report = result.report
+    assert report["realised_sparsity"] == pytest.approx(0.6, abs=1e-3)
+    for name, layer in report["layers"].items():
+        assert layer["zeros"] == round(0.6 * layer["numel"]), name
+    assert report["zeros"] == sum(int((~mask).sum()) for mask in result.artifact.masks.values())
+
+
+def test_wanda_prunes_each_row_evenly(tiny_pipe, calibration_prompts):
+    result = prune_component(tiny_pipe, "text_encoder", PruneSettings("wanda", 0.5),
+                             calibration=CalibrationSettings(prompts=calibration_prompts))
+    for mask in result.artifact.masks.values():
+        per_row = (~mask).sum(dim=1)
+        assert int(per_row.max() - per_row.min()) <= 1
+
+
+def test_sequential_calibration_uses_the_already_pruned_blocks(tiny_model_dir, calibration_prompts):
+    """Block 1 is pruned on inputs from the pruned block 0, not from the dense model."""
+    from sdprune.calibration import collect_statistics
+    from sdprune.methods.wanda import prune_layer
+    from sdprune.pruning import make_feed
+
+    settings = CalibrationSettings(prompts=calibration_prompts)
+    sequential = load_pipeline(tiny_model_dir)
+    result = prune_component(sequential, "text_encoder", PruneSettings("wanda", 0.5), calibration=settings)
+    one_shot = load_pipeline(tiny_model_dir)
+    one_shot_result = prune_component(one_shot, "text_encoder", PruneSettings("wanda", 0.5),
+                                      calibration=CalibrationSettings(prompts=calibration_prompts, sequential=False))
+    # By hand: prune block 0 alone, then calibrate block 1 on the result.
+    manual = load_pipeline(tiny_model_dir)
+    layers = find_layers(manual.text_encoder)
+    feed = make_feed(manual, "text_encoder", settings)
+    block0 = {n: l for n, l in layers.items() if n.startswith("encoder.layers.0.")}
+    stats0 = collect_statistics(block0, feed)
+    with torch.no_grad():
+        for name, layer in block0.items():
+            layer.weight.copy_(prune_layer(layer.weight, stats0[name], 0.5, UNSTRUCTURED)[0])
+    name = "encoder.layers.1.mlp.fc1"
+    stats1 = collect_statistics({name: layers[name]}, feed)
+    expected = prune_layer(layers[name].weight, stats1[name], 0.5, UNSTRUCTURED)[1]
+    assert torch.equal(result.artifact.masks[name], expected)
+    assert not torch.equal(one_shot_result.artifact.masks[name], expected)
+    # Block 0 sees dense inputs either way.
+    first = "encoder.layers.0.mlp.fc1"
+    assert torch.equal(result.artifact.masks[first], one_shot_result.artifact.masks[first])
+
+
+def test_groups_follow_execution_order(tiny_pipe):
+    unet = tiny_pipe.unet
+    names = list(find_layers(unet, "linear+conv"))
+    groups = calibration_groups(unet, "unet", names, 0)
+    flat = [n for g in groups for n in g]
+    assert sorted(flat) == sorted(names)
+    assert flat[0] == "conv_in" and flat[-1] == "conv_out"
+    order = [n.split(".")[0] for n in flat]
+    assert order.index("mid_block") < order.index("up_blocks")  # mid runs before up, whatever the registration order
+    assert len(calibration_groups(unet, "unet", names, 2)) == 2
+
+
+@pytest.mark.parametrize("component,method", [("text_encoder", "magnitude"), ("text_encoder", "wanda"),
+                                              ("unet", "magnitude"), ("unet", "wanda")])
+def test_base_plus_artifact_reloads_bit_identically(tiny_model_dir, tmp_path, calibration_prompts, component, method):
+    out = tmp_path / "artifact"
+    calibration = CalibrationSettings(num_steps=2, groups=2)
+    stages.prune(model_dir=tiny_model_dir, component=component, settings=PruneSettings(method, 0.4),
+                 calibration=calibration, prompts=calibration_prompts, out_dir=out, device="cpu")
+    # The same pruning in memory...
+    pipe = load_pipeline(tiny_model_dir)
+    prune_component(pipe, component, PruneSettings(method, 0.4),
+                    calibration=CalibrationSettings(prompts=tuple(calibration_prompts), num_steps=2, groups=2))
+    # ...equals base + artifact, bit for bit.
+    reloaded = load_pipeline(tiny_model_dir, artifacts={component: out / "artifact.safetensors"})
+    for key, value in getattr(pipe, component).state_dict().items():
+        assert torch.equal(value, getattr(reloaded, component).state_dict()[key]), key
+
+
+def test_artifact_is_a_fraction_of_the_component(tiny_model_dir, tmp_path):
+    out = tmp_path / "artifact"
+    report = stages.prune(model_dir=tiny_model_dir, component="unet", settings=PruneSettings("magnitude", 0.5),
+                          out_dir=out, device="cpu")
+    artifact_bytes = (out / "artifact.safetensors").stat().st_size
+    dense_bytes = sum(p.stat().st_size for p in (tiny_model_dir / "unet").glob("*.safetensors"))
+    assert artifact_bytes < dense_bytes / 20  # 1 bit per target weight vs 32
+    assert report["full_model"]["components"]["unet"]["realised_sparsity"] == pytest.approx(0.5, abs=1e-3)
+    assert load_artifact(out / "artifact.safetensors").component == "unet"
+
+
+def test_artifact_refuses_a_different_base(tiny_model_dir, tmp_path):
+    from sdprune.models.loading import fetch_pipeline
+
+    out = tmp_path / "artifact"
+    stages.prune(model_dir=tiny_model_dir, component="unet", settings=PruneSettings("magnitude", 0.5),
+                 out_dir=out, device="cpu")
+    other = fetch_pipeline("tiny", tmp_path / "other", seed=0)
+    (other / "unet" / "config.json").write_text((other / "unet" / "config.json").read_text().replace("}", ', "x": 1}', 1))
+    with pytest.raises(ValueError, match="different base model"):
+        load_pipeline(other, artifacts={"unet": out / "artifact.safetensors"})
+
+
+def test_mask_bits_round_trip():
+    mask = torch.rand(37, 11, generator=torch.Generator().manual_seed(0)) > 0.3
+    packed = pack_mask(mask)
+    assert packed.numel() == (37 * 11 + 7) // 8
+    assert torch.equal(unpack_mask(packed, (37, 11)), mask)
+
+
+def test_data_aware_method_without_prompts_fails_clearly(tiny_pipe):
+    with pytest.raises(ValueError, match="calibration prompts"):
+        prune_component(tiny_pipe, "text_encoder", PruneSettings("wanda", 0.5, UNSTRUCTURED),
+                        calibration=CalibrationSettings(prompts=()))
