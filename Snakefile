@@ -10,7 +10,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# config.yaml is the default. A --configfile replaces it instead of being merged into it,
+# so a preset (config/tiny.yaml, ...) never inherits the paper's settings by accident.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 include: "rules/common.smk"

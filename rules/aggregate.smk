@@ -13,6 +13,8 @@ rule aggregate_tables:
             dict(text_encoder=run.key[0], unet=run.key[1], experiments=list(run.experiments)) for run in RUNS
         ],
         model=MODEL,
+    conda:
+        ENV
     log:
         f"logs/{MODEL}/aggregate_tables.log",
     localrule: True

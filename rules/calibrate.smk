@@ -13,6 +13,8 @@ rule calibrate:
         scope=config["pruning"]["layers"],
         device=config["device"],
         dtype=config["model"]["dtype"],
+    conda:
+        ENV
     log:
         f"logs/{MODEL}/calibrate/{{component}}.log",
     benchmark:

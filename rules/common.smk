@@ -4,21 +4,30 @@ The config is checked here, before any job runs: a bad config stops the
 workflow with one message and writes nothing under results/.
 """
 
+import os
 import re
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+
+# The library sits beside the workflow: importable here and in every job (local, SLURM or a
+# per-rule conda environment) without relying on an editable install.
+_SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, _SRC)
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.getenv("PYTHONPATH")) if p))
 from snakemake.utils import validate
 
 from sdprune.experiments import DENSE, ComponentSpec, check_config, expand_runs, needs_calibration, sparsity_slug
 from sdprune.methods import get_method
+from sdprune.validation import schema_problems
 from sdprune.models.components import COMPONENTS
 
-try:
-    validate(config, schema=str(Path(workflow.basedir) / "schemas" / "config.schema.yaml"))
-except WorkflowError as error:
-    raise WorkflowError(f"invalid config: {error}") from None
-_problems = check_config(config)
+_SCHEMA = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
+_problems = schema_problems(config, _SCHEMA)
+if not _problems:
+    validate(config, schema=str(_SCHEMA))  # fills in the schema's defaults
+    _problems = check_config(config)
 if _problems:
     raise WorkflowError("invalid config:\n  - " + "\n  - ".join(_problems))
 
@@ -43,6 +52,7 @@ wildcard_constraints:
 
 # --- paths ------------------------------------------------------------------------------------
 
+ENV = "../environment.yml"  # every rule runs in the same software environment
 MODEL_DIR = f"resources/models/{MODEL}"
 RESULTS = f"results/{MODEL}"
 EVALUATION_PROMPTS = f"{RESULTS}/data/evaluation_prompts.json"
@@ -54,17 +64,18 @@ CLIP_WEIGHTS = "resources/metrics/clip/" + (
 )
 
 
-def run_dir(te, unet):
-    return f"{RESULTS}/runs/te={te}/unet={unet}"
+def run_path(te, unet, leaf):
+    """A file or folder of one run: results/<model>/runs/te=<spec>/unet=<spec>/<leaf>."""
+    return f"{RESULTS}/runs/te={te}/unet={unet}/{leaf}"
 
 
-def artifact_dir(component, spec):
-    return f"{RESULTS}/prune/{component}/{spec.method}/{spec.pattern}/{sparsity_slug(spec.sparsity)}"
+def artifact_path(component, spec, leaf="artifact.safetensors"):
+    return f"{RESULTS}/prune/{component}/{spec.method}/{spec.pattern}/{sparsity_slug(spec.sparsity)}/{leaf}"
 
 
 def fid_reference_images():
     if SCORING["fid_reference"] == "dense":
-        return run_dir(DENSE, DENSE) + "/images"
+        return run_path(DENSE, DENSE, "images")
     return f"{RESULTS}/data/reference_images"
 
 
@@ -73,6 +84,21 @@ def coco_archive(name):
 
 
 # --- input functions --------------------------------------------------------------------------
+
+
+def evaluation_prompt_inputs(wildcards):
+    if DATA["evaluation"]["source"] == "coco":
+        return {"annotations": coco_archive("annotations_trainval2017")}
+    return {"file": DATA["evaluation"]["file"]}
+
+
+def calibration_prompt_inputs(wildcards):
+    inputs = {"evaluation": EVALUATION_PROMPTS}  # calibration prompts must not be evaluation prompts
+    if DATA["calibration"]["source"] == "coco":
+        inputs["annotations"] = coco_archive("annotations_trainval2017")
+    else:
+        inputs["file"] = DATA["calibration"]["file"]
+    return inputs
 
 
 def prune_inputs(wildcards):
@@ -91,7 +117,7 @@ def generate_inputs(wildcards):
     inputs = {"model": MODEL_DIR, "prompts": EVALUATION_PROMPTS}
     for component, spec in run_specs(wildcards).items():
         if spec is not None:
-            inputs[component] = artifact_dir(component, spec) + "/artifact.safetensors"
+            inputs[component] = artifact_path(component, spec)
     return inputs
 
 
@@ -126,8 +152,8 @@ def generation_settings():
 
 
 def all_scores():
-    return [run_dir(*run.key) + "/scores.json" for run in RUNS]
+    return [run_path(*run.key, "scores.json") for run in RUNS]
 
 
 def all_records():
-    return [run_dir(*run.key) + "/generation.json" for run in RUNS]
+    return [run_path(*run.key, "generation.json") for run in RUNS]

@@ -1,21 +1,6 @@
 # Prompt sets (evaluation, calibration) and the evaluation set's reference images.
 
 
-def evaluation_prompt_inputs(wildcards):
-    if DATA["evaluation"]["source"] == "coco":
-        return {"annotations": coco_archive("annotations_trainval2017")}
-    return {"file": DATA["evaluation"]["file"]}
-
-
-def calibration_prompt_inputs(wildcards):
-    inputs = {"evaluation": EVALUATION_PROMPTS}  # calibration prompts must not be evaluation prompts
-    if DATA["calibration"]["source"] == "coco":
-        inputs["annotations"] = coco_archive("annotations_trainval2017")
-    else:
-        inputs["file"] = DATA["calibration"]["file"]
-    return inputs
-
-
 rule prepare_evaluation_prompts:
     input:
         unpack(evaluation_prompt_inputs),
@@ -23,6 +8,8 @@ rule prepare_evaluation_prompts:
         prompts=EVALUATION_PROMPTS,
     params:
         settings=DATA["evaluation"],
+    conda:
+        ENV
     log:
         f"logs/{MODEL}/prepare_evaluation_prompts.log",
     script:
@@ -37,6 +24,8 @@ rule prepare_calibration_prompts:
     params:
         settings=DATA["calibration"],
         split=DATA["evaluation"]["split"],
+    conda:
+        ENV
     log:
         f"logs/{MODEL}/prepare_calibration_prompts.log",
     script:
@@ -48,6 +37,8 @@ rule download_coco_archive:
         archive=str(Path(DATA["evaluation"]["coco_dir"]) / "{archive}.zip"),
     wildcard_constraints:
         archive="annotations_trainval2017|train2017|val2017",
+    conda:
+        ENV
     log:
         "logs/data/download_coco_{archive}.log",
     resources:
@@ -64,6 +55,8 @@ rule extract_reference_images:
         images=directory(f"{RESULTS}/data/reference_images"),
     params:
         split=DATA["evaluation"]["split"],
+    conda:
+        ENV
     log:
         f"logs/{MODEL}/extract_reference_images.log",
     script:

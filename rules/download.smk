@@ -10,6 +10,8 @@ rule download_model:
         revision=config["model"]["revision"],
         dtype=config["model"]["dtype"],
         seed=config["seed"],
+    conda:
+        ENV
     log:
         "logs/{model}/download_model.log",
     threads: 1
@@ -25,6 +27,8 @@ rule download_fid_weights:
         weights=directory("resources/metrics/fid/{fid_net}"),
     params:
         seed=config["seed"],
+    conda:
+        ENV
     log:
         "logs/metrics/download_fid_weights_{fid_net}.log",
     wildcard_constraints:
@@ -40,6 +44,8 @@ rule download_clip_weights:
         model=SCORING["clip_model"],
         pretrained=SCORING["clip_pretrained"],
         seed=config["seed"],
+    conda:
+        ENV
     log:
         "logs/metrics/download_clip_weights_{clip_net}.log",
     script:

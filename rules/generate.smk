@@ -6,18 +6,20 @@ rule generate_images:
     input:
         unpack(generate_inputs),
     output:
-        images=directory(run_dir("{te}", "{unet}") + "/images"),
-        record=run_dir("{te}", "{unet}") + "/generation.json",
+        images=directory(run_path("{te}", "{unet}", "images")),
+        record=run_path("{te}", "{unet}", "generation.json"),
     params:
         settings=generation_settings(),
         requested=requested_sparsity,
         scope=config["pruning"]["layers"],
         device=config["device"],
         dtype=config["model"]["dtype"],
+    conda:
+        ENV
     log:
         f"logs/{MODEL}/generate_images/te={{te}}/unet={{unet}}.log",
     benchmark:
-        run_dir("{te}", "{unet}") + "/benchmark_generate.tsv"
+        run_path("{te}", "{unet}", "benchmark_generate.tsv")
     threads: 1
     resources:
         gpu=GPU,

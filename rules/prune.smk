@@ -14,6 +14,8 @@ rule prune:
         num_prompts=calibration_prompt_count,
         device=config["device"],
         dtype=config["model"]["dtype"],
+    conda:
+        ENV
     log:
         f"logs/{MODEL}/prune/{{component}}/{{method}}-{{pattern}}-{{sparsity}}.log",
     benchmark:

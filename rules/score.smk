@@ -10,6 +10,8 @@ rule reference_features:
     params:
         device=config["device"],
         batch_size=SCORING["batch_size"],
+    conda:
+        ENV
     log:
         f"logs/{MODEL}/reference_features.log",
     threads: 1
@@ -22,16 +24,18 @@ rule reference_features:
 
 rule score:
     input:
-        images=run_dir("{te}", "{unet}") + "/images",
+        images=run_path("{te}", "{unet}", "images"),
         prompts=EVALUATION_PROMPTS,
         reference=rules.reference_features.output.features,
         fid_weights=FID_WEIGHTS,
         clip_weights=CLIP_WEIGHTS,
     output:
-        scores=run_dir("{te}", "{unet}") + "/scores.json",
+        scores=run_path("{te}", "{unet}", "scores.json"),
     params:
         device=config["device"],
         batch_size=SCORING["batch_size"],
+    conda:
+        ENV
     log:
         f"logs/{MODEL}/score/te={{te}}/unet={{unet}}.log",
     threads: 1

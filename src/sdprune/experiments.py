@@ -139,6 +139,8 @@ def check_config(config: dict) -> list[str]:
                     elif pattern.structured and abs(sparsity - pattern.sparsity) > 1e-9:
                         problems.append(f"{where}.{component}: pattern {pattern} prunes exactly "
                                         f"{pattern.sparsity:g}, not {sparsity:g}")
+    if problems:  # the checks below expand the grids, which needs valid specs
+        return problems
     names = [e["name"] for e in config["experiments"]]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -50,6 +50,12 @@ def fetch_pipeline(source: str, out_dir: str | Path, *, revision: str | None = N
     with atomic_directory(out_dir) as tmp:
         if source in BUILT_IN:
             pipe = build_pipeline(source, seed=seed, dtype=torch_dtype(dtype))
+        elif Path(source).expanduser().is_dir():  # a pipeline already on disk: same path as the hub
+            log.info("copying the local pipeline %s", source)
+            pipe = StableDiffusionPipeline.from_pretrained(
+                Path(source).expanduser(), dtype=torch_dtype(dtype), local_files_only=True,
+                safety_checker=None, requires_safety_checker=False,
+            )
         else:
             log.info("downloading %s (revision %s) from the Hugging Face hub", source, revision or "main")
             pipe = StableDiffusionPipeline.from_pretrained(

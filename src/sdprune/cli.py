@@ -1,0 +1,105 @@
+"""Command line for pruning your own pipeline without Snakemake.
+
+    python -m sdprune fetch stabilityai/stable-diffusion-2 --out models/sd2
+    python -m sdprune prune --model models/sd2 --component text_encoder --method wanda \\
+        --sparsity 0.5 --calibration-prompts prompts.txt --out artifacts/te-wanda-0.5
+    python -m sdprune export artifacts/te-wanda-0.5 --out pipelines/sd2-te-wanda-0.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .log import setup_logging
+
+log = logging.getLogger("sdprune")
+
+
+def _sparsity(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"sparsity must be in [0, 1), got {text}")
+    return value
+
+
+def _model_dir(text: str) -> Path:
+    path = Path(text)
+    if not (path / "model_index.json").is_file():
+        raise argparse.ArgumentTypeError(f"{text} is not a saved pipeline (no model_index.json); "
+                                         "use `python -m sdprune fetch` first")
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .methods import available_methods
+    from .models.components import COMPONENTS, LAYER_SCOPES
+
+    parser = argparse.ArgumentParser(prog="python -m sdprune", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    fetch = commands.add_parser("fetch", help="save a pipeline (Hugging Face id, or built-in tiny / sd2-random)")
+    fetch.add_argument("source")
+    fetch.add_argument("--out", type=Path, required=True)
+    fetch.add_argument("--revision")
+    fetch.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    fetch.add_argument("--seed", type=int, default=0, help="weights seed of built-in models")
+
+    prune = commands.add_parser("prune", help="prune one component; write artifact.safetensors + report.json")
+    prune.add_argument("--model", type=_model_dir, required=True, help="a saved pipeline folder")
+    prune.add_argument("--component", choices=COMPONENTS, required=True)
+    prune.add_argument("--method", choices=available_methods(), required=True)
+    prune.add_argument("--sparsity", type=_sparsity, required=True)
+    prune.add_argument("--pattern", default="unstructured", help="'unstructured' or N:M, e.g. 2:4")
+    prune.add_argument("--layers", default="linear", choices=LAYER_SCOPES)
+    prune.add_argument("--calibration-prompts", type=Path, help="text file, one prompt per line")
+    prune.add_argument("--num-prompts", type=int, default=128)
+    prune.add_argument("--device", default="auto")
+    prune.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
+    prune.add_argument("--seed", type=int, default=0)
+    prune.add_argument("--out", type=Path, required=True, help="artifact folder")
+
+    export = commands.add_parser("export", help="write a standalone pruned pipeline")
+    export.add_argument("artifacts", nargs="+", type=Path, help="artifact folder(s), one per component")
+    export.add_argument("--model", type=_model_dir, help="base pipeline (default: the one in report.json)")
+    export.add_argument("--out", type=Path, required=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    from . import stages
+
+    if args.command == "fetch":
+        from .models.loading import fetch_pipeline
+
+        fetch_pipeline(args.source, args.out, revision=args.revision, dtype=args.dtype, seed=args.seed)
+    elif args.command == "prune":
+        from .data import read_prompt_file
+        from .masks import parse_pattern
+        from .methods import get_method
+        from .pruning import CalibrationSettings, PruneSettings
+
+        pattern = parse_pattern(args.pattern)
+        if pattern.structured and abs(args.sparsity - pattern.sparsity) > 1e-9:
+            sys.exit(f"error: pattern {pattern} prunes exactly {pattern.sparsity:g}, not {args.sparsity:g}")
+        prompts: list[str] = []
+        if get_method(args.method).statistics:
+            if not args.calibration_prompts:
+                sys.exit(f"error: {args.method} needs --calibration-prompts")
+            prompts = read_prompt_file(args.calibration_prompts)[: args.num_prompts]
+        report = stages.prune(
+            model_dir=args.model, component=args.component,
+            settings=PruneSettings(args.method, args.sparsity, pattern, args.layers),
+            calibration=CalibrationSettings(seed=args.seed), prompts=prompts,
+            out_dir=args.out, device=args.device, dtype=args.dtype,
+        )
+        log.info("realised sparsity %.4f; artifact in %s", report["realised_sparsity"], args.out)
+    else:
+        stages.export(artifact_dirs=args.artifacts, out_dir=args.out, model_dir=args.model)
+        log.info("pruned pipeline written to %s", args.out)
+    return 0

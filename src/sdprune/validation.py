@@ -1,0 +1,36 @@
+"""Config validation with one readable line per problem.
+
+jsonschema's own messages for nested `oneOf` schemas run to pages; here each
+error is reduced to its most specific cause and the key path it sits at.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def _where(path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def schema_problems(config: dict, schema_path: str | Path) -> list[str]:
+    """Every schema violation as 'key.path: message' (empty when the config is valid)."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    schema: dict[str, Any] = yaml.safe_load(Path(schema_path).read_text())
+    validator = Draft202012Validator(schema)
+    problems = []
+    for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        cause = best_match([error])
+        message = cause.message
+        if cause.validator in ("maximum", "exclusiveMaximum", "minimum") and "sparsity" in map(str, cause.absolute_path):
+            message += " (a sparsity must be in [0, 1))"
+        problems.append(f"{_where(cause.absolute_path)}: {message}")
+    return problems

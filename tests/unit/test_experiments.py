@@ -1,0 +1,79 @@
+import copy
+
+import pytest
+
+from sdprune.experiments import ComponentSpec, check_config, expand_runs, needs_calibration, sparsity_slug
+
+BASE = {
+    "model": {"name": "t", "source": "tiny"},
+    "data": {"evaluation": {"source": "coco"}, "calibration": {"source": "coco"}},
+    "scoring": {"fid_reference": "dense"},
+    "experiments": [
+        {"name": "text", "text_encoder": {"method": ["magnitude", "wanda"], "sparsity": [0.3, 0.5]}},
+        {"name": "unet", "unet": {"method": "magnitude", "sparsity": 0.5}},
+        {"name": "both", "text_encoder": {"method": "magnitude", "sparsity": 0.5},
+         "unet": {"method": "magnitude", "sparsity": [0.5, 0.1 + 0.2]}},
+        {"name": "again", "text_encoder": {"method": "magnitude", "sparsity": 0.3}},
+    ],
+}
+
+
+def config(**changes):
+    cfg = copy.deepcopy(BASE)
+    for path, value in changes.items():
+        *parents, leaf = path.split(".")
+        node = cfg
+        for key in parents:
+            node = node[int(key)] if key.isdigit() else node[key]
+        node[leaf] = value
+    return cfg
+
+
+def test_runs_are_the_product_of_each_grid_plus_dense_once():
+    runs = expand_runs(config())
+    keys = [r.key for r in runs]
+    assert keys[0] == ("dense", "dense")
+    assert len(keys) == len(set(keys)) == 1 + 4 + 1 + 2
+    shared = next(r for r in runs if r.key == ("magnitude-unstructured-0.3", "dense"))
+    assert shared.experiments == ("text", "again")
+    assert ("magnitude-unstructured-0.5", "magnitude-unstructured-0.3") in keys  # 0.1 + 0.2 prints as 0.3
+
+
+def test_spec_slugs_round_trip():
+    spec = ComponentSpec("owl_wanda", "2of4", 0.5)
+    assert ComponentSpec.parse(spec.slug) == spec
+    assert ComponentSpec.parse("dense") is None
+    assert sparsity_slug(0.575) == "0.575"
+    with pytest.raises(ValueError):
+        ComponentSpec.parse("magnitude-0.5")
+
+
+def test_a_good_config_has_no_problems():
+    assert check_config(config()) == []
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"experiments.0.text_encoder.method": "bogus"}, "unknown method 'bogus'"),
+    ({"experiments.1.unet.sparsity": 1.0}, "outside [0, 1)"),
+    ({"experiments.1.unet.pattern": "1:4"}, "prunes exactly 0.25, not 0.5"),
+    ({"experiments.1.unet.sparsity": 0.3, "experiments.1.unet.pattern": "2:4"}, "prunes exactly 0.5, not 0.3"),
+    ({"experiments.1.unet.pattern": "3:2"}, "0 < N < M"),
+    ({"model.source": "./no/such/folder"}, "does not exist"),
+    ({"model.source": "not a model"}, "neither a built-in model"),
+    ({"experiments.1.name": "text"}, "duplicate names"),
+    ({"data.evaluation.source": "file", "data.evaluation.file": None}, "no file is given"),
+    ({"data.evaluation.source": "file", "data.evaluation.file": "missing.txt"}, "'missing.txt' does not exist"),
+    ({"scoring.fid_reference": "data"}, None),
+])
+def test_problems_the_schema_cannot_see(changes, message):
+    problems = check_config(config(**changes))
+    if message is None:
+        assert problems == []
+    else:
+        assert any(message in p for p in problems), problems
+
+
+def test_calibration_is_needed_only_for_data_aware_methods():
+    assert needs_calibration(config())
+    magnitude_only = config(**{"experiments.0.text_encoder.method": "magnitude"})
+    assert not needs_calibration(magnitude_only)

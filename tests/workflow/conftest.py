@@ -1,0 +1,52 @@
+"""Helpers for tests that run Snakemake on a copy of the workflow in a temporary folder."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+WORKFLOW_PARTS = ("Snakefile", "config.yaml", "environment.yml", "rules", "scripts", "schemas", "config", "profiles", "src")
+
+
+def copy_workflow(dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    for part in WORKFLOW_PARTS:
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, dest / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            shutil.copy2(source, dest / part)
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=workdir, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count}."""
+    counts, in_table = {}, False
+    for line in dry_run_output.splitlines():
+        parts = line.split()
+        if line.startswith("job ") and "count" in line:
+            in_table = True
+        elif in_table and len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+        elif in_table and counts and not line.strip():
+            break
+    return counts
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The tiny preset, run once per session in a fresh copy of the workflow."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("tiny-run"))
+    result = snakemake(workdir, "--cores", "2", "--configfile", "config/tiny.yaml")
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir
