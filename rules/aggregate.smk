@@ -10,8 +10,11 @@ rule aggregate_tables:
         markdown=f"{RESULTS}/tables/runs.md",
     params:
         runs=[
-            dict(text_encoder=run.key[0], unet=run.key[1], experiments=list(run.experiments)) for run in RUNS
+            dict(text_encoder=run.key[0], unet=run.key[1], experiments=list(run.experiments),
+                 allocations=list(run.allocations))
+            for run in RUNS
         ],
+        infeasible=infeasible_allocations(config),
         model=MODEL,
     conda:
         ENV

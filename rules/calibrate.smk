@@ -10,7 +10,7 @@ rule calibrate:
     params:
         calibration=calibration_settings,
         num_prompts=calibration_prompt_count,
-        scope=config["pruning"]["layers"],
+        scope=calibration_scope,
         device=config["device"],
         dtype=config["model"]["dtype"],
     conda:

@@ -18,10 +18,18 @@ sys.path.insert(0, _SRC)
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.getenv("PYTHONPATH")) if p))
 from snakemake.utils import validate
 
-from sdprune.experiments import DENSE, ComponentSpec, check_config, expand_runs, needs_calibration, sparsity_slug
-from sdprune.methods import get_method
+from sdprune.experiments import (
+    DENSE,
+    SPEC_PATTERN,
+    ComponentSpec,
+    check_config,
+    expand_runs,
+    infeasible_allocations,
+    sparsity_slug,
+)
+from sdprune.methods import parse_method
 from sdprune.validation import schema_problems
-from sdprune.models.components import COMPONENTS
+from sdprune.models.components import COMPONENTS, LAYER_SCOPES
 
 _SCHEMA = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
 _problems = schema_problems(config, _SCHEMA)
@@ -43,11 +51,12 @@ GPU = 0 if config["device"] == "cpu" else 1
 wildcard_constraints:
     model=re.escape(MODEL),
     component="|".join(COMPONENTS),
+    scope="|".join(re.escape(s) for s in LAYER_SCOPES),
     method="[a-z][a-z0-9_]*",
     pattern="unstructured|[0-9]+of[0-9]+",
     sparsity="0(\\.[0-9]+)?",
-    te="dense|[a-z][a-z0-9_]*-(unstructured|[0-9]+of[0-9]+)-0(\\.[0-9]+)?",
-    unet="dense|[a-z][a-z0-9_]*-(unstructured|[0-9]+of[0-9]+)-0(\\.[0-9]+)?",
+    te=f"dense|{SPEC_PATTERN}",
+    unet=f"dense|{SPEC_PATTERN}",
 
 
 # --- paths ------------------------------------------------------------------------------------
@@ -70,7 +79,7 @@ def run_path(te, unet, leaf):
 
 
 def artifact_path(component, spec, leaf="artifact.safetensors"):
-    return f"{RESULTS}/prune/{component}/{spec.method}/{spec.pattern}/{sparsity_slug(spec.sparsity)}/{leaf}"
+    return f"{RESULTS}/prune/{component}/{spec.scope}/{spec.method}/{spec.pattern}/{sparsity_slug(spec.sparsity)}/{leaf}"
 
 
 def fid_reference_images():
@@ -96,14 +105,14 @@ def calibration_prompt_inputs(wildcards):
     inputs = {"evaluation": EVALUATION_PROMPTS}  # calibration prompts must not be evaluation prompts
     if DATA["calibration"]["source"] == "coco":
         inputs["annotations"] = coco_archive("annotations_trainval2017")
-    else:
+    elif DATA["calibration"]["source"] == "file":
         inputs["file"] = DATA["calibration"]["file"]
     return inputs
 
 
 def prune_inputs(wildcards):
     inputs = {"model": MODEL_DIR}
-    if get_method(wildcards.method).statistics:
+    if parse_method(wildcards.method).statistics:
         inputs["prompts"] = CALIBRATION_PROMPTS
         inputs["statistics"] = f"{RESULTS}/calibration/{wildcards.component}/statistics.safetensors"
     return inputs
@@ -125,9 +134,15 @@ def requested_sparsity(wildcards):
     return {c: (s.sparsity if s else 0.0) for c, s in run_specs(wildcards).items()}
 
 
+def run_scopes(wildcards):
+    return {c: (s.scope if s else "linear") for c, s in run_specs(wildcards).items()}
+
+
 def prune_settings(wildcards):
+    """Keyword arguments of sdprune.pruning.PruneSettings (pattern in its path form)."""
+    owl = config["pruning"]["owl"]
     return dict(method=wildcards.method, pattern=wildcards.pattern, sparsity=float(wildcards.sparsity),
-                scope=config["pruning"]["layers"])
+                scope=wildcards.scope, owl_m=owl["M"], owl_lambda=owl["lambda"])
 
 
 def calibration_settings(wildcards):
@@ -139,6 +154,12 @@ def calibration_settings(wildcards):
         num_steps=unet["num_steps"], guidance_scale=unet["guidance_scale"],
         timestep_weighting=unet["timestep_weighting"], seed=config["seed"],
     )
+
+
+def calibration_scope(wildcards):
+    """Collect statistics for convolutions too if any run prunes them in this component."""
+    scopes = {r.spec(wildcards.component).scope for r in RUNS if r.spec(wildcards.component)}
+    return "linear+conv" if "linear+conv" in scopes else "linear"
 
 
 def calibration_prompt_count(wildcards):

@@ -11,7 +11,7 @@ rule generate_images:
     params:
         settings=generation_settings(),
         requested=requested_sparsity,
-        scope=config["pruning"]["layers"],
+        scopes=run_scopes,
         device=config["device"],
         dtype=config["model"]["dtype"],
     conda:

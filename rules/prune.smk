@@ -6,8 +6,8 @@ rule prune:
     input:
         unpack(prune_inputs),
     output:
-        artifact=f"{RESULTS}/prune/{{component}}/{{method}}/{{pattern}}/{{sparsity}}/artifact.safetensors",
-        report=f"{RESULTS}/prune/{{component}}/{{method}}/{{pattern}}/{{sparsity}}/report.json",
+        artifact=f"{RESULTS}/prune/{{component}}/{{scope}}/{{method}}/{{pattern}}/{{sparsity}}/artifact.safetensors",
+        report=f"{RESULTS}/prune/{{component}}/{{scope}}/{{method}}/{{pattern}}/{{sparsity}}/report.json",
     params:
         settings=prune_settings,
         calibration=calibration_settings,
@@ -17,9 +17,9 @@ rule prune:
     conda:
         ENV
     log:
-        f"logs/{MODEL}/prune/{{component}}/{{method}}-{{pattern}}-{{sparsity}}.log",
+        f"logs/{MODEL}/prune/{{component}}/{{scope}}/{{method}}-{{pattern}}-{{sparsity}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/prune/{{component}}/{{method}}-{{pattern}}-{{sparsity}}.tsv"
+        f"{RESULTS}/benchmarks/prune/{{component}}/{{scope}}/{{method}}-{{pattern}}-{{sparsity}}.tsv"
     threads: 1
     resources:
         gpu=GPU,

@@ -9,6 +9,7 @@ with job_logging(snakemake.log[0]) as log:
         runs=snakemake.params.runs,
         records=snakemake.input.records,
         scores=snakemake.input.scores,
+        infeasible=snakemake.params.infeasible,
     )
     write_table(table, csv_path=snakemake.output.csv, markdown_path=snakemake.output.markdown)
     log.info("%d runs -> %s", len(table), snakemake.output.csv)

@@ -1,7 +1,7 @@
 """Rule prepare_calibration_prompts: calibration prompts, disjoint from the evaluation prompts."""
 
-from sdprune.data import (PromptRecord, read_captions, read_prompt_file, read_prompt_records, sample_coco,
-                          write_prompt_records)
+from sdprune.data import (PromptRecord, read_captions, read_dataset_prompts, read_prompt_file, read_prompt_records,
+                          sample_coco, write_prompt_records)
 from sdprune.log import job_logging
 
 settings = snakemake.params.settings
@@ -12,7 +12,11 @@ with job_logging(snakemake.log[0]) as log:
         taken = [r.image_id for r in evaluation if r.image_id is not None]
         records = sample_coco(captions, num=settings["num_prompts"], seed=settings["seed"], exclude=taken)
     else:
-        prompts = read_prompt_file(snakemake.input.file, limit=settings["num_prompts"])
+        if settings["source"] == "huggingface":
+            prompts = read_dataset_prompts(settings["dataset"], field=settings["field"], num=settings["num_prompts"],
+                                           split=settings["split"], revision=settings["revision"])
+        else:
+            prompts = read_prompt_file(snakemake.input.file, limit=settings["num_prompts"])
         records = [PromptRecord(i, p) for i, p in enumerate(prompts)]
     overlap = {r.prompt for r in records} & {r.prompt for r in evaluation}
     if overlap:

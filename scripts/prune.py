@@ -9,7 +9,7 @@ from sdprune.masks import parse_pattern
 from sdprune.pruning import CalibrationSettings, PruneSettings
 
 with job_logging(snakemake.log[0], threads=snakemake.threads):
-    settings = dict(snakemake.params.settings, pattern=parse_pattern(snakemake.params.settings["pattern"]))
+    settings = dict(snakemake.params.settings, pattern=parse_pattern(snakemake.params.settings["pattern"]))  # 2of4 -> 2:4
     prompts = []
     if "prompts" in snakemake.input.keys():
         prompts = [r.prompt for r in read_prompt_records(snakemake.input.prompts)][: snakemake.params.num_prompts]

@@ -60,17 +60,20 @@ def full_model_sparsity(components: Mapping[str, Mapping]) -> dict:
     return {"nominal_full_sparsity": nominal, "true_full_sparsity": true, "full_model_params": total}
 
 
-def pipeline_accounting(pipe, requested: Mapping[str, float], scope: str = "linear") -> dict:
+def pipeline_accounting(pipe, requested: Mapping[str, float], scopes: Mapping[str, str] | None = None) -> dict:
     """Measure every prunable component of a pipeline and the full-model figures.
 
-    requested: component -> requested sparsity (components left out count as dense, 0).
+    requested: component -> requested sparsity (components left out count as dense, 0);
+    scopes: component -> layer scope its sparsity is measured over (default linear).
     """
     from .models.components import COMPONENTS, find_layers
 
     components = {}
     for name in COMPONENTS:
         module = getattr(pipe, name)
+        scope = (scopes or {}).get(name, "linear")
         summary = component_summary(module, find_layers(module, scope), requested=requested.get(name, 0.0))
+        summary["scope"] = scope
         summary.pop("layers")
         components[name] = summary
     return {"components": components, **full_model_sparsity(components)}

@@ -81,14 +81,14 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "prune":
         from .data import read_prompt_file
         from .masks import parse_pattern
-        from .methods import get_method
+        from .methods import parse_method
         from .pruning import CalibrationSettings, PruneSettings
 
         pattern = parse_pattern(args.pattern)
         if pattern.structured and abs(args.sparsity - pattern.sparsity) > 1e-9:
             sys.exit(f"error: pattern {pattern} prunes exactly {pattern.sparsity:g}, not {args.sparsity:g}")
         prompts: list[str] = []
-        if get_method(args.method).statistics:
+        if parse_method(args.method).statistics:
             if not args.calibration_prompts:
                 sys.exit(f"error: {args.method} needs --calibration-prompts")
             prompts = read_prompt_file(args.calibration_prompts)[: args.num_prompts]

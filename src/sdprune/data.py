@@ -134,3 +134,25 @@ def write_prompt_records(path: str | Path, records: Sequence[PromptRecord]) -> N
 
 def read_prompt_records(path: str | Path) -> list[PromptRecord]:
     return [PromptRecord(**item) for item in json.loads(Path(path).read_text(encoding="utf-8"))]
+
+
+def read_dataset_prompts(dataset: str, *, field: str, num: int, split: str = "train",
+                         revision: str | None = None) -> list[str]:
+    """The first ``num`` values of a Hugging Face dataset's text field, in dataset order.
+
+    Streams, so only the rows needed are downloaded. ``dataset`` may also be a local
+    dataset folder (e.g. JSON lines or parquet files), read through the same path.
+    """
+    from datasets import load_dataset
+
+    rows = load_dataset(dataset, split=split, streaming=True, revision=revision)
+    prompts = []
+    for row in rows:
+        if field not in row:
+            raise KeyError(f"{dataset} has no field {field!r} (fields: {', '.join(row)})")
+        text = str(row[field]).strip()
+        if text:
+            prompts.append(text)
+        if len(prompts) == num:
+            return prompts
+    raise ValueError(f"{dataset} ({split}) has only {len(prompts)} non-empty {field!r} values, {num} requested")

@@ -1,7 +1,13 @@
 """From the config's experiment grids to the list of runs, and the checks a schema cannot make.
 
-A run is one pruned pipeline: a spec per component (method, pattern, sparsity),
-or dense. Specs have path-safe slugs: ``magnitude-unstructured-0.5``, ``dense``.
+A run is one pruned pipeline: a spec per component (method, pattern, sparsity,
+layer scope), or dense. Specs have path-safe slugs: ``magnitude-unstructured-0.5``,
+``sparsegpt-2of4-0.5-conv`` (Linear and Conv2d layers), ``dense``.
+
+An experiment either lists each component's sparsities (crossed), or gives a
+full-model ``total_sparsity`` and a text:image ``ratio`` that `allocation.allocate`
+turns into component sparsities; combinations no component can take are kept as
+N/A rows with their reason.
 """
 
 from __future__ import annotations
@@ -10,15 +16,19 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
+from .allocation import Allocation, allocate
 from .masks import parse_pattern
-from .methods import available_methods, get_method
-from .models.architectures import BUILT_IN
-from .models.components import COMPONENTS
+from .methods import available_methods, parse_method
+from .models.architectures import BUILT_IN, KNOWN_PARAMETER_COUNTS, built_in_parameter_counts
+from .models.components import COMPONENTS, LAYER_SCOPES
 
 DENSE = "dense"
-_SPEC = re.compile(r"^(?P<method>[a-z][a-z0-9_]*)-(?P<pattern>unstructured|\d+of\d+)-(?P<sparsity>0(\.\d+)?)$")
+SPEC_PATTERN = r"[a-z][a-z0-9_]*-(unstructured|[0-9]+of[0-9]+)-0(\.[0-9]+)?(-conv)?"
+_SPEC = re.compile(
+    r"^(?P<method>[a-z][a-z0-9_]*)-(?P<pattern>unstructured|\d+of\d+)-(?P<sparsity>0(\.\d+)?)(?P<conv>-conv)?$"
+)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -32,10 +42,12 @@ class ComponentSpec:
     method: str
     pattern: str  # path form: unstructured, 2of4
     sparsity: float
+    scope: str = "linear"  # linear | linear+conv
 
     @property
     def slug(self) -> str:
-        return f"{self.method}-{self.pattern}-{sparsity_slug(self.sparsity)}"
+        suffix = "-conv" if self.scope == "linear+conv" else ""
+        return f"{self.method}-{self.pattern}-{sparsity_slug(self.sparsity)}{suffix}"
 
     @classmethod
     def parse(cls, slug: str) -> "ComponentSpec | None":
@@ -44,7 +56,8 @@ class ComponentSpec:
         match = _SPEC.match(slug)
         if not match:
             raise ValueError(f"not a component spec: {slug!r}")
-        return cls(match["method"], match["pattern"], float(match["sparsity"]))
+        scope = "linear+conv" if match["conv"] else "linear"
+        return cls(match["method"], match["pattern"], float(match["sparsity"]), scope)
 
 
 def spec_slug(spec: ComponentSpec | None) -> str:
@@ -56,6 +69,7 @@ class Run:
     text_encoder: ComponentSpec | None
     unet: ComponentSpec | None
     experiments: tuple[str, ...] = field(default=(), compare=False)
+    allocations: tuple[str, ...] = field(default=(), compare=False)  # "total@text:image" that gave this run
 
     def spec(self, component: str) -> ComponentSpec | None:
         return getattr(self, component)
@@ -73,86 +87,167 @@ def _as_list(value: Any) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def component_specs(grid: dict | None) -> list[ComponentSpec | None]:
+def component_specs(grid: Mapping | None, default_scope: str = "linear",
+                    sparsities: Iterable[float] | None = None) -> list[ComponentSpec | None]:
+    """Every spec of one component's grid; ``sparsities`` overrides the grid's (allocations)."""
     if not grid:
         return [None]
     specs = []
-    for method, pattern, sparsity in itertools.product(
-        _as_list(grid["method"]), _as_list(grid.get("pattern", "unstructured")), _as_list(grid["sparsity"])
+    for method, pattern, sparsity, scope in itertools.product(
+        _as_list(grid["method"]), _as_list(grid.get("pattern", "unstructured")),
+        _as_list(grid["sparsity"]) if sparsities is None else list(sparsities),
+        _as_list(grid.get("layers", default_scope)),
     ):
-        specs.append(ComponentSpec(method, parse_pattern(pattern).slug, float(sparsity)))
+        specs.append(ComponentSpec(method, parse_pattern(pattern).slug, float(sparsity), scope))
     return specs
 
 
-def expand_runs(config: dict) -> list[Run]:
+def model_parameter_counts(config: Mapping) -> dict[str, int]:
+    """Component sizes for full-model allocation, known before the model is downloaded."""
+    model = config["model"]
+    if model.get("parameter_counts"):
+        return dict(model["parameter_counts"])
+    if model["source"] in BUILT_IN:
+        return built_in_parameter_counts(model["source"])
+    if model["source"] in KNOWN_PARAMETER_COUNTS:
+        return dict(KNOWN_PARAMETER_COUNTS[model["source"]])
+    raise ValueError(f"model.parameter_counts: the sizes of {model['source']!r} are not known; "
+                     "give them in the config to allocate a total sparsity")
+
+
+def allocations(config: Mapping, experiment: Mapping) -> list[Allocation]:
+    counts = model_parameter_counts(config)
+    rounding = experiment.get("rounding", 0.01)
+    return [allocate(float(total), ratio, counts, rounding=rounding)
+            for total in _as_list(experiment["total_sparsity"]) for ratio in _as_list(experiment["ratio"])]
+
+
+def _experiment_pairs(config: Mapping, experiment: Mapping):
+    """(text spec, unet spec, allocation label) for every run an experiment asks for."""
+    scope = config.get("pruning", {}).get("layers", "linear")
+    if "total_sparsity" not in experiment:
+        for text, unet in itertools.product(component_specs(experiment.get("text_encoder"), scope),
+                                            component_specs(experiment.get("unet"), scope)):
+            yield text, unet, None
+        return
+    for allocation in allocations(config, experiment):
+        if not allocation.feasible:
+            continue
+        label = f"{sparsity_slug(allocation.total)}@{allocation.ratio}"
+        for text, unet in itertools.product(
+            component_specs(experiment["text_encoder"], scope, [allocation.text_encoder]),
+            component_specs(experiment["unet"], scope, [allocation.unet]),
+        ):
+            yield text, unet, label
+
+
+def expand_runs(config: Mapping) -> list[Run]:
     """Every run the config asks for, dense baseline first, each once (experiments merged)."""
-    runs: dict[tuple[str, str], list[str]] = {(DENSE, DENSE): ["dense"]}
-    specs_by_key: dict[tuple[str, str], tuple] = {(DENSE, DENSE): (None, None)}
+    found: dict[tuple[str, str], dict] = {(DENSE, DENSE): {"specs": (None, None), "names": ["dense"], "alloc": []}}
     for experiment in config["experiments"]:
-        for text, unet in itertools.product(component_specs(experiment.get("text_encoder")),
-                                            component_specs(experiment.get("unet"))):
-            key = (spec_slug(text), spec_slug(unet))
-            specs_by_key.setdefault(key, (text, unet))
-            names = runs.setdefault(key, [])
-            if experiment["name"] not in names:
-                names.append(experiment["name"])
-    return [Run(*specs_by_key[key], experiments=tuple(names)) for key, names in runs.items()]
+        for text, unet, label in _experiment_pairs(config, experiment):
+            entry = found.setdefault((spec_slug(text), spec_slug(unet)), {"specs": (text, unet), "names": [], "alloc": []})
+            if experiment["name"] not in entry["names"]:
+                entry["names"].append(experiment["name"])
+            if label and label not in entry["alloc"]:
+                entry["alloc"].append(label)
+    return [Run(*e["specs"], experiments=tuple(e["names"]), allocations=tuple(e["alloc"])) for e in found.values()]
+
+
+def infeasible_allocations(config: Mapping) -> list[dict]:
+    """The N/A cells: allocations no component can take, with the reason."""
+    rows = []
+    for experiment in config["experiments"]:
+        if "total_sparsity" in experiment:
+            for allocation in allocations(config, experiment):
+                if not allocation.feasible:
+                    rows.append({"experiment": experiment["name"], "total": allocation.total,
+                                 "ratio": allocation.ratio, "reason": allocation.reason})
+    return rows
 
 
 def pruned_components(runs: Iterable[Run]) -> set[tuple[str, ComponentSpec]]:
     return {(c, r.spec(c)) for r in runs for c in COMPONENTS if r.spec(c) is not None}
 
 
-def check_config(config: dict) -> list[str]:
-    """Problems the JSON schema cannot see. An empty list means the config is usable."""
-    problems: list[str] = []
+def _check_model(config: Mapping) -> list[str]:
     source = config["model"]["source"]
     looks_like_path = source.startswith((".", "/", "~"))
     if looks_like_path and not Path(source).expanduser().is_dir():
-        problems.append(f"model.source: local model folder {source!r} does not exist")
-    elif not looks_like_path and source not in BUILT_IN and not _HUB_ID.match(source):
-        problems.append(
-            f"model.source: {source!r} is neither a built-in model ({', '.join(sorted(BUILT_IN))}) "
-            "nor a Hugging Face id like 'stabilityai/stable-diffusion-2'"
-        )
+        return [f"model.source: local model folder {source!r} does not exist"]
+    if not looks_like_path and source not in BUILT_IN and not _HUB_ID.match(source):
+        return [f"model.source: {source!r} is neither a built-in model ({', '.join(sorted(BUILT_IN))}) "
+                "nor a Hugging Face id like 'stabilityai/stable-diffusion-2'"]
+    return []
+
+
+def _check_grid(where: str, grid: Mapping, allocated: bool) -> list[str]:
+    problems = []
+    methods = _as_list(grid["method"])
+    for method in methods:
+        if method not in available_methods():
+            problems.append(f"{where}.method: unknown method {method!r} (known: {', '.join(available_methods())})")
+    for scope in _as_list(grid.get("layers", "linear")):
+        if scope not in LAYER_SCOPES:
+            problems.append(f"{where}.layers: unknown layer scope {scope!r} (known: {', '.join(LAYER_SCOPES)})")
+    if allocated and "sparsity" in grid:
+        problems.append(f"{where}.sparsity: set by total_sparsity and ratio in this experiment; remove it")
+    if not allocated and "sparsity" not in grid:
+        problems.append(f"{where}.sparsity: missing (or give the experiment total_sparsity and ratio)")
+    for pattern_text in _as_list(grid.get("pattern", "unstructured")):
+        try:
+            pattern = parse_pattern(pattern_text)
+        except ValueError as error:
+            problems.append(f"{where}.pattern: {error}")
+            continue
+        if pattern.structured and any(m in available_methods() and parse_method(m).plan != "uniform" for m in methods):
+            problems.append(f"{where}: an OWL plan varies sparsity per layer and cannot use the N:M pattern {pattern}")
+        for sparsity in _as_list(grid.get("sparsity", [])):
+            if not 0 <= sparsity < 1:
+                problems.append(f"{where}.sparsity: {sparsity} is outside [0, 1)")
+            elif pattern.structured and abs(sparsity - pattern.sparsity) > 1e-9:
+                problems.append(f"{where}: pattern {pattern} prunes exactly {pattern.sparsity:g}, not {sparsity:g}")
+        if pattern.structured and allocated:
+            problems.append(f"{where}: an allocated sparsity cannot be held to the N:M pattern {pattern}")
+    return problems
+
+
+def check_config(config: Mapping) -> list[str]:
+    """Problems the JSON schema cannot see. An empty list means the config is usable."""
+    problems = _check_model(config)
     for experiment in config["experiments"]:
         where = f"experiments[{experiment['name']}]"
+        allocated = "total_sparsity" in experiment
+        if allocated and not all(experiment.get(c) for c in COMPONENTS):
+            problems.append(f"{where}: total_sparsity needs a method for both text_encoder and unet")
         if not any(experiment.get(c) for c in COMPONENTS):
             problems.append(f"{where}: prunes neither text_encoder nor unet")
         for component in COMPONENTS:
-            grid = experiment.get(component)
-            if not grid:
-                continue
-            for method in _as_list(grid["method"]):
-                if method not in available_methods():
-                    problems.append(f"{where}.{component}.method: unknown method {method!r} "
-                                    f"(known: {', '.join(available_methods())})")
-            for pattern_text in _as_list(grid.get("pattern", "unstructured")):
-                try:
-                    pattern = parse_pattern(pattern_text)
-                except ValueError as error:
-                    problems.append(f"{where}.{component}.pattern: {error}")
-                    continue
-                for sparsity in _as_list(grid["sparsity"]):
-                    if not 0 <= sparsity < 1:
-                        problems.append(f"{where}.{component}.sparsity: {sparsity} is outside [0, 1)")
-                    elif pattern.structured and abs(sparsity - pattern.sparsity) > 1e-9:
-                        problems.append(f"{where}.{component}: pattern {pattern} prunes exactly "
-                                        f"{pattern.sparsity:g}, not {sparsity:g}")
+            if experiment.get(component):
+                problems += _check_grid(f"{where}.{component}", experiment[component], allocated)
+        if allocated and ("ratio" not in experiment):
+            problems.append(f"{where}: total_sparsity needs a text:image ratio")
+        elif allocated:
+            try:
+                allocations(config, experiment)
+            except ValueError as error:
+                problems.append(f"{where}: {error}")
     if problems:  # the checks below expand the grids, which needs valid specs
         return problems
     names = [e["name"] for e in config["experiments"]]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         problems.append(f"experiments: duplicate names {duplicates}")
-    evaluation = config.get("data", {}).get("evaluation", {})
+    data = config.get("data", {})
+    evaluation, calibration = data.get("evaluation", {}), data.get("calibration", {})
     if evaluation.get("source") == "file" and not evaluation.get("file"):
         problems.append("data.evaluation.file: source is 'file' but no file is given")
-    calibration = config.get("data", {}).get("calibration", {})
     if calibration.get("source") == "file" and not calibration.get("file") and needs_calibration(config):
         problems.append("data.calibration.file: source is 'file' but no file is given")
+    if calibration.get("source") == "huggingface" and not calibration.get("dataset") and needs_calibration(config):
+        problems.append("data.calibration.dataset: source is 'huggingface' but no dataset is given")
     for key in ("evaluation", "calibration"):
-        path = config.get("data", {}).get(key, {}).get("file")
+        path = data.get(key, {}).get("file")
         if path and not Path(path).is_file():
             problems.append(f"data.{key}.file: {path!r} does not exist")
     if config.get("scoring", {}).get("fid_reference") == "data" and evaluation.get("source") == "file":
@@ -161,9 +256,6 @@ def check_config(config: dict) -> list[str]:
     return problems
 
 
-def needs_calibration(config: dict) -> bool:
-    """True if any run uses a method that needs activation statistics."""
-    for _, spec in pruned_components(expand_runs(config)):
-        if spec.method in available_methods() and get_method(spec.method).statistics is not None:
-            return True
-    return False
+def needs_calibration(config: Mapping) -> bool:
+    """True if any run uses a method (or plan) that needs activation statistics."""
+    return any(parse_method(spec.method).statistics is not None for _, spec in pruned_components(expand_runs(config)))

@@ -20,7 +20,9 @@ from .accounting import component_summary
 from .artifact import PruningArtifact
 from .calibration import DenoisingFeed, LayerStatistics, TextEncoderFeed, collect_statistics, timestep_weights
 from .masks import UNSTRUCTURED, Pattern, apply_mask
-from .methods import get_method
+from .allocation import OWL_LAMBDA, OWL_M, outlier_ratio, owl_plan
+from .methods import parse_method
+from .methods.wanda import wanda_scores
 from .models.components import block_of, execution_blocks, find_layers, get_component
 from .seeding import derive_seed
 
@@ -48,10 +50,12 @@ class CalibrationSettings:
 
 @dataclass
 class PruneSettings:
-    method: str
+    method: str  # a method name, optionally with a plan prefix: wanda, owl_magnitude
     sparsity: float
     pattern: Pattern = UNSTRUCTURED
     scope: str = "linear"
+    owl_m: float = OWL_M
+    owl_lambda: float = OWL_LAMBDA
 
 
 @dataclass
@@ -122,6 +126,30 @@ def calibration_groups(module: nn.Module, component: str, layer_names: Sequence[
     return chunks
 
 
+def owl_layer_sparsity(module: nn.Module, component: str, layers: Mapping[str, nn.Module],
+                       stats: Mapping[str, LayerStatistics], target: float, *, m: float = OWL_M,
+                       lam: float = OWL_LAMBDA) -> tuple[dict[str, float], dict[str, float]]:
+    """OWL's plan for a component: one sparsity per block, from the dense model's Wanda scores.
+
+    Returns (layer -> sparsity, block -> outlier ratio).
+    """
+    units = calibration_groups(module, component, list(layers), 0)  # one unit per block
+    ratios, sizes = [], []
+    for unit in units:
+        scores = [wanda_scores(layers[n].weight.float().reshape(layers[n].weight.shape[0], -1),
+                               stats[n].column_norms()) for n in unit]
+        ratios.append(outlier_ratio(scores, m))
+        sizes.append(sum(layers[n].weight.numel() for n in unit))
+    plan = owl_plan(ratios, target, lam=lam, sizes=sizes)
+    per_layer = {n: sparsity for unit, sparsity in zip(units, plan) for n in unit}
+    per_block = {_unit_name(module, component, unit): ratio for unit, ratio in zip(units, ratios)}
+    return per_layer, per_block
+
+
+def _unit_name(module: nn.Module, component: str, unit: Sequence[str]) -> str:
+    return block_of(unit[0], execution_blocks(module, component)) or unit[0]
+
+
 def _last_block(module: nn.Module, component: str, names: Sequence[str]) -> nn.Module | None:
     blocks = [block_of(n, execution_blocks(module, component)) for n in names]
     blocks = [b for b in blocks if b is not None]
@@ -144,11 +172,28 @@ def prune_component(
     collection; ``layer_sparsity`` overrides the uniform per-layer sparsity (OWL plans).
     """
     started = time.perf_counter()
-    method = get_method(settings.method)
+    choice = parse_method(settings.method)
+    method = choice.method
     module = get_component(pipe, component)
     layers = find_layers(module, settings.scope)
     if not layers:
         raise ValueError(f"{component} has no {settings.scope} layers to prune")
+    skipped = {}
+    if settings.pattern.structured:  # N:M needs whole groups of M inputs
+        skipped = {n: l for n, l in layers.items() if (l.weight[0].numel()) % settings.pattern.m}
+        for name in skipped:
+            log.warning("%s: %d inputs is not a multiple of %d; left dense", name, layers[name].weight[0].numel(),
+                        settings.pattern.m)
+        layers = {n: l for n, l in layers.items() if n not in skipped}
+    calibration = calibration or CalibrationSettings()
+    outlier_ratios = None
+    if choice.plan == "owl":
+        if settings.pattern.structured:
+            raise ValueError("an OWL plan varies sparsity per layer; an N:M pattern fixes it")
+        if dense_statistics is None or not all(n in dense_statistics for n in layers):
+            dense_statistics = collect_statistics(layers, make_feed(pipe, component, calibration), kind="norms")
+        layer_sparsity, outlier_ratios = owl_layer_sparsity(
+            module, component, layers, dense_statistics, settings.sparsity, m=settings.owl_m, lam=settings.owl_lambda)
     plan = {name: (layer_sparsity or {}).get(name, settings.sparsity) for name in layers}
     masks: dict[str, torch.Tensor] = {}
     values: dict[str, torch.Tensor] = {}
@@ -174,7 +219,6 @@ def prune_component(
     if method.statistics is None:
         prune_layers(list(layers), None)
     else:
-        calibration = calibration or CalibrationSettings()
         names = list(layers)
         groups = calibration_groups(module, component, names, calibration.groups) if calibration.sequential else [names]
         feed = None
@@ -189,13 +233,15 @@ def prune_component(
             prune_layers(group, stats)
             del stats
 
-    summary = component_summary(module, layers, requested=settings.sparsity)
+    summary = component_summary(module, find_layers(module, settings.scope), requested=settings.sparsity)
     report = {
         "component": component,
         "method": settings.method,
         "pattern": str(settings.pattern),
         "scope": settings.scope,
         "planned_layer_sparsity": plan,
+        "owl_outlier_ratios": outlier_ratios,
+        "skipped_layers": sorted(skipped),
         **summary,
         "seconds": time.perf_counter() - started,
     }

@@ -48,21 +48,21 @@ def prune(*, model_dir: str | Path, component: str, settings, calibration=None, 
     from .accounting import pipeline_accounting
     from .artifact import save_artifact
     from .calibration import load_statistics
-    from .methods import get_method
+    from .methods import parse_method
     from .models.loading import component_fingerprint, load_pipeline
     from .pruning import CalibrationSettings, prune_component
 
     out_dir = Path(out_dir)
     pipe = load_pipeline(model_dir, device=device, dtype=dtype)
-    method = get_method(settings.method)
-    dense_stats = load_statistics(load_tensors(statistics_path)) if statistics_path and method.statistics else None
-    calibration = _with_prompts(calibration or CalibrationSettings(), prompts) if method.statistics else None
+    needs = parse_method(settings.method).statistics
+    dense_stats = load_statistics(load_tensors(statistics_path)) if statistics_path and needs else None
+    calibration = _with_prompts(calibration or CalibrationSettings(), prompts) if needs else None
     result = prune_component(pipe, component, settings, calibration=calibration, dense_statistics=dense_stats)
     result.artifact.base_fingerprint = component_fingerprint(model_dir, component)
     report = {
         **result.report,
         "base_model": str(Path(model_dir).resolve()),
-        "full_model": pipeline_accounting(pipe, {component: settings.sparsity}, settings.scope),
+        "full_model": pipeline_accounting(pipe, {component: settings.sparsity}, {component: settings.scope}),
         "calibration": asdict(_with_prompts(calibration, ())) if calibration else None,
         "num_calibration_prompts": len(prompts) if calibration else 0,
         "environment": environment_record(),
@@ -93,7 +93,7 @@ def export(*, artifact_dirs: Sequence[str | Path], out_dir: str | Path, model_di
 
 
 def generate(*, model_dir: str | Path, artifacts: Mapping[str, str | Path], requested: Mapping[str, float],
-             scope: str, prompts: Sequence[str], settings, images_dir: str | Path, record_path: str | Path,
+             scopes: Mapping[str, str], prompts: Sequence[str], settings, images_dir: str | Path, record_path: str | Path,
              device: str = "auto", dtype: str = "float32") -> dict:
     """Generate the run's images and write its record (measured sparsity, settings, timing)."""
     from .accounting import pipeline_accounting
@@ -102,7 +102,7 @@ def generate(*, model_dir: str | Path, artifacts: Mapping[str, str | Path], requ
 
     started = time.perf_counter()
     pipe = load_pipeline(model_dir, device=device, dtype=dtype, artifacts=dict(artifacts))
-    accounting = pipeline_accounting(pipe, requested, scope)
+    accounting = pipeline_accounting(pipe, requested, scopes)
     manifest = generate_images(pipe, prompts, images_dir, settings)
     record = {
         "accounting": accounting,

@@ -16,13 +16,15 @@ SHORT = {"text_encoder": "text", "unet": "unet"}
 
 def run_row(model: str, run: dict, record: dict, scores: dict) -> dict:
     accounting = record["accounting"]
-    row: dict = {"model": model, "experiments": ";".join(run["experiments"])}
+    row: dict = {"model": model, "experiments": ";".join(run["experiments"]),
+                 "allocation": ";".join(run.get("allocations", [])), "status": "ok"}
     for component in COMPONENTS:
         spec = ComponentSpec.parse(run[component])
         measured = accounting["components"][component]
         short = SHORT[component]
         row[f"{short}_method"] = spec.method if spec else "dense"
         row[f"{short}_pattern"] = spec.pattern if spec else ""
+        row[f"{short}_layers"] = spec.scope if spec else ""
         row[f"{short}_sparsity"] = spec.sparsity if spec else 0.0
         row[f"{short}_realised"] = measured["realised_sparsity"]
     row.update(
@@ -40,11 +42,19 @@ def run_row(model: str, run: dict, record: dict, scores: dict) -> dict:
     return row
 
 
-def runs_table(*, model: str, runs: Sequence[dict], records: Sequence[str | Path], scores: Sequence[str | Path]) -> pd.DataFrame:
+def infeasible_row(model: str, item: dict) -> dict:
+    """An N/A row: a full-model allocation no component can take, with the reason."""
+    return {"model": model, "experiments": item["experiment"], "allocation": f"{item['total']:g}@{item['ratio']}",
+            "status": f"N/A: {item['reason']}", "nominal_full_sparsity": item["total"]}
+
+
+def runs_table(*, model: str, runs: Sequence[dict], records: Sequence[str | Path], scores: Sequence[str | Path],
+               infeasible: Sequence[dict] = ()) -> pd.DataFrame:
     """runs, records and scores are parallel lists (one entry per run, same order)."""
     if not len(runs) == len(records) == len(scores):
         raise ValueError("runs, records and scores must have the same length")
     rows = [run_row(model, run, read_json(r), read_json(s)) for run, r, s in zip(runs, records, scores)]
+    rows += [infeasible_row(model, item) for item in infeasible]
     table = pd.DataFrame(rows)
     return table.sort_values(["text_method", "text_sparsity", "unet_method", "unet_sparsity"], kind="stable",
                              ignore_index=True)
@@ -53,6 +63,8 @@ def runs_table(*, model: str, runs: Sequence[dict], records: Sequence[str | Path
 def to_markdown(table: pd.DataFrame, floatfmt: str = ".4g") -> str:
     """A GitHub-style Markdown table (no extra dependency)."""
     def cell(value) -> str:
+        if isinstance(value, float) and value != value:  # NaN: not applicable
+            return ""
         if isinstance(value, float):
             return format(value, floatfmt)
         return str(value)

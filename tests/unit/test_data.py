@@ -74,3 +74,19 @@ def test_prompt_files_skip_comments_and_blank_lines(tmp_path):
     assert read_prompt_file(path) == ["A dog", "An ocean sunset"]
     with pytest.raises(ValueError, match="has 2 prompts, 3 requested"):
         read_prompt_file(path, limit=3)
+
+
+def test_prompts_from_a_dataset_take_its_first_rows(tmp_path, monkeypatch):
+    from sdprune.data import read_dataset_prompts
+
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    folder = tmp_path / "laion-like"
+    folder.mkdir()
+    rows = [{"id": i, "eng_caption": f"caption {i}" if i != 2 else "  "} for i in range(10)]
+    (folder / "train.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    assert read_dataset_prompts(str(folder), field="eng_caption", num=4) == [
+        "caption 0", "caption 1", "caption 3", "caption 4"]  # empty captions skipped, order kept
+    with pytest.raises(KeyError, match="no field 'caption'"):
+        read_dataset_prompts(str(folder), field="caption", num=2)
+    with pytest.raises(ValueError, match="only 9 non-empty"):
+        read_dataset_prompts(str(folder), field="eng_caption", num=20)

@@ -2,7 +2,8 @@ import copy
 
 import pytest
 
-from sdprune.experiments import ComponentSpec, check_config, expand_runs, needs_calibration, sparsity_slug
+from sdprune.experiments import (ComponentSpec, check_config, expand_runs, infeasible_allocations,
+                                 model_parameter_counts, needs_calibration, sparsity_slug)
 
 BASE = {
     "model": {"name": "t", "source": "tiny"},
@@ -77,3 +78,54 @@ def test_calibration_is_needed_only_for_data_aware_methods():
     assert needs_calibration(config())
     magnitude_only = config(**{"experiments.0.text_encoder.method": "magnitude"})
     assert not needs_calibration(magnitude_only)
+
+
+def test_total_sparsity_experiments_follow_table_1_and_keep_na_cells():
+    cfg = {"model": {"name": "sd2", "source": "stabilityai/stable-diffusion-2"}, "experiments": [
+        {"name": "table1", "total_sparsity": [0.2, 0.4], "ratio": ["75:25", "50:50"],
+         "text_encoder": {"method": "magnitude"}, "unet": {"method": "magnitude"}}]}
+    runs = {r.key: r for r in expand_runs(cfg)}
+    assert ("magnitude-unstructured-0.53", "magnitude-unstructured-0.07") in runs
+    assert runs[("magnitude-unstructured-0.71", "magnitude-unstructured-0.28")].allocations == ("0.4@50:50",)
+    assert len(runs) == 1 + 3
+    (na,) = infeasible_allocations(cfg)
+    assert (na["total"], na["ratio"]) == (0.4, "75:25") and "would need 106%" in na["reason"]
+
+
+def test_unknown_hub_models_need_their_sizes_for_allocations():
+    cfg = {"model": {"name": "x", "source": "someone/some-model"}, "experiments": [
+        {"name": "a", "total_sparsity": 0.2, "ratio": "50:50",
+         "text_encoder": {"method": "magnitude"}, "unet": {"method": "magnitude"}}]}
+    assert any("parameter_counts" in p for p in check_config(cfg))
+    cfg["model"]["parameter_counts"] = {"text_encoder": 100, "unet": 300}
+    assert check_config(cfg) == []
+    assert model_parameter_counts(cfg) == {"text_encoder": 100, "unet": 300}
+
+
+def test_built_in_model_sizes_are_counted():
+    counts = model_parameter_counts({"model": {"source": "sd2-random"}})
+    assert counts == {"text_encoder": 340_387_840, "unet": 865_910_724}
+
+
+def test_layer_scope_is_part_of_the_spec():
+    spec = ComponentSpec("sparsegpt", "unstructured", 0.5, "linear+conv")
+    assert spec.slug == "sparsegpt-unstructured-0.5-conv"
+    assert ComponentSpec.parse(spec.slug) == spec
+    cfg = config(**{"experiments.1.unet.layers": ["linear", "linear+conv"]})
+    keys = {r.key for r in expand_runs(cfg)}
+    assert ("dense", "magnitude-unstructured-0.5-conv") in keys and ("dense", "magnitude-unstructured-0.5") in keys
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"experiments.1.unet.method": "owl_wanda", "experiments.1.unet.pattern": "2:4"}, "cannot use the N:M pattern"),
+    ({"experiments.1.unet.layers": "conv"}, "unknown layer scope 'conv'"),
+])
+def test_more_problems(changes, message):
+    assert any(message in p for p in check_config(config(**changes)))
+
+
+def test_allocated_experiments_must_not_set_sparsities():
+    cfg = config()
+    cfg["experiments"].append({"name": "alloc", "total_sparsity": 0.2, "ratio": "50:50",
+                               "text_encoder": {"method": "magnitude", "sparsity": 0.3}, "unet": {"method": "wanda"}})
+    assert any("set by total_sparsity" in p for p in check_config(cfg))

@@ -142,3 +142,46 @@ def test_data_aware_method_without_prompts_fails_clearly(tiny_pipe):
     with pytest.raises(ValueError, match="calibration prompts"):
         prune_component(tiny_pipe, "text_encoder", PruneSettings("wanda", 0.5, UNSTRUCTURED),
                         calibration=CalibrationSettings(prompts=()))
+
+
+@pytest.mark.parametrize("component", ["text_encoder", "unet"])
+def test_owl_plan_varies_per_block_and_keeps_the_target(tiny_pipe, calibration_prompts, component):
+    result = prune_component(tiny_pipe, component, PruneSettings("owl_magnitude", 0.5, owl_lambda=0.1),
+                             calibration=CalibrationSettings(prompts=calibration_prompts, num_steps=2, groups=2))
+    report = result.report
+    planned = set(report["planned_layer_sparsity"].values())
+    assert len(planned) > 1  # not uniform
+    assert max(planned) - min(planned) <= 0.2 + 1e-9
+    assert report["realised_sparsity"] == pytest.approx(0.5, abs=2e-3)
+    assert len(report["owl_outlier_ratios"]) >= 2
+
+
+@pytest.mark.parametrize("component", ["text_encoder", "unet"])
+def test_sparsegpt_artifact_stores_the_updated_values(tiny_model_dir, tmp_path, calibration_prompts, component):
+    out = tmp_path / "artifact"
+    stages.prune(model_dir=tiny_model_dir, component=component, settings=PruneSettings("sparsegpt", 0.5),
+                 calibration=CalibrationSettings(num_steps=2, groups=2), prompts=calibration_prompts, out_dir=out,
+                 device="cpu")
+    artifact = load_artifact(out / "artifact.safetensors")
+    assert set(artifact.values) == set(artifact.masks)
+    base = load_pipeline(tiny_model_dir)
+    reloaded = load_pipeline(tiny_model_dir, artifacts={component: out / "artifact.safetensors"})
+    name = next(iter(artifact.masks))
+    weight = getattr(reloaded, component).get_submodule(name).weight
+    mask = artifact.masks[name]
+    assert torch.all(weight[~mask] == 0)
+    assert not torch.equal(weight[mask], getattr(base, component).get_submodule(name).weight[mask])
+
+
+@pytest.mark.parametrize("pattern", ["2:4", "4:8"])
+def test_n_m_with_convolutions_leaves_indivisible_layers_dense_and_says_so(tiny_pipe, pattern):
+    from sdprune.masks import parse_pattern
+
+    result = prune_component(tiny_pipe, "unet", PruneSettings("magnitude", 0.5, parse_pattern(pattern), "linear+conv"))
+    skipped = result.report["skipped_layers"]
+    inputs = {n: l.weight[0].numel() for n, l in find_layers(tiny_pipe.unet, "linear+conv").items()}
+    assert skipped == sorted(n for n, k in inputs.items() if k % parse_pattern(pattern).m)
+    for name, mask in result.artifact.masks.items():
+        m = parse_pattern(pattern).m
+        groups = (~mask.reshape(mask.shape[0], -1)).reshape(mask.shape[0], -1, m).sum(-1)
+        assert torch.all(groups == parse_pattern(pattern).n), name

@@ -37,15 +37,41 @@ def register(method: Method) -> Method:
     return method
 
 
+PLANS = ("owl",)  # per-layer sparsity plans a method name can be prefixed with: owl_wanda
+
+
+@dataclass(frozen=True)
+class MethodChoice:
+    """A method name as written in a config: an optional per-layer plan and a base method."""
+
+    name: str
+    plan: str  # "uniform" or "owl"
+    method: Method
+
+    @property
+    def statistics(self) -> str | None:
+        """What calibration must collect. An OWL plan needs input norms even over magnitude."""
+        return self.method.statistics or ("norms" if self.plan == "owl" else None)
+
+
 def get_method(name: str) -> Method:
+    """A base method by name (no plan prefix)."""
     try:
         return _REGISTRY[name]
     except KeyError:
         raise ValueError(f"unknown pruning method {name!r}; known: {', '.join(available_methods())}") from None
 
 
+def parse_method(name: str) -> MethodChoice:
+    """`wanda` -> uniform plan + Wanda; `owl_magnitude` -> OWL plan + magnitude."""
+    plan, _, base = name.partition("_")
+    if plan in PLANS and base:
+        return MethodChoice(name, plan, get_method(base))
+    return MethodChoice(name, "uniform", get_method(name))
+
+
 def available_methods() -> list[str]:
-    return sorted(_REGISTRY)
+    return sorted(_REGISTRY) + [f"{plan}_{base}" for plan in PLANS for base in sorted(_REGISTRY)]
 
 
-from . import magnitude, wanda  # noqa: E402,F401  (registration side effect)
+from . import magnitude, sparsegpt, wanda  # noqa: E402,F401  (registration side effect)

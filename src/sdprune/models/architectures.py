@@ -104,3 +104,26 @@ BUILT_IN = {
     "tiny": dict(unet=TINY_UNET, text_encoder=TINY_TEXT_ENCODER, vae=TINY_VAE, scheduler=TINY_SCHEDULER),
     "sd2-random": dict(unet=SD2_UNET, text_encoder=SD2_TEXT_ENCODER, vae=SD2_VAE, scheduler=SD2_SCHEDULER),
 }
+
+# Component sizes of hub models, so a total sparsity can be allocated before downloading.
+# SD 2, 2-base, 2.1 and 2.1-base share one architecture (the sample size differs only).
+_SD2_COUNTS = {"text_encoder": 340_387_840, "unet": 865_910_724}
+KNOWN_PARAMETER_COUNTS = {
+    "stabilityai/stable-diffusion-2": _SD2_COUNTS,
+    "stabilityai/stable-diffusion-2-base": _SD2_COUNTS,
+    "stabilityai/stable-diffusion-2-1": _SD2_COUNTS,
+    "stabilityai/stable-diffusion-2-1-base": _SD2_COUNTS,
+}
+
+
+def built_in_parameter_counts(source: str) -> dict[str, int]:
+    """Component sizes of a built-in model, counted on the meta device (no memory, no weights)."""
+    from accelerate import init_empty_weights
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    configs = BUILT_IN[source]
+    with init_empty_weights():
+        unet = UNet2DConditionModel(**configs["unet"])
+        text = CLIPTextModel(CLIPTextConfig(**configs["text_encoder"]))
+    return {"text_encoder": sum(p.numel() for p in text.parameters()), "unet": sum(p.numel() for p in unet.parameters())}
