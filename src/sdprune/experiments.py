@@ -125,6 +125,13 @@ def allocations(config: Mapping, experiment: Mapping) -> list[Allocation]:
 def _experiment_pairs(config: Mapping, experiment: Mapping):
     """(text spec, unet spec, allocation label) for every run an experiment asks for."""
     scope = config.get("pruning", {}).get("layers", "linear")
+    if experiment.get("zip"):  # paired sparsities: the i-th text encoder value with the i-th U-Net value
+        text_grid, unet_grid = experiment["text_encoder"], experiment["unet"]
+        for text_s, unet_s in zip(_as_list(text_grid["sparsity"]), _as_list(unet_grid["sparsity"])):
+            for text, unet in itertools.product(component_specs(text_grid, scope, [text_s]),
+                                                component_specs(unet_grid, scope, [unet_s])):
+                yield text, unet, None
+        return
     if "total_sparsity" not in experiment:
         for text, unet in itertools.product(component_specs(experiment.get("text_encoder"), scope),
                                             component_specs(experiment.get("unet"), scope)):
@@ -225,6 +232,11 @@ def check_config(config: Mapping) -> list[str]:
         for component in COMPONENTS:
             if experiment.get(component):
                 problems += _check_grid(f"{where}.{component}", experiment[component], allocated)
+        if experiment.get("zip"):
+            lengths = [len(_as_list(experiment.get(c, {}).get("sparsity", []))) for c in COMPONENTS]
+            if allocated or 0 in lengths or lengths[0] != lengths[1]:
+                problems.append(f"{where}.zip: needs text_encoder and unet sparsity lists of the same length "
+                                f"(got {lengths[0]} and {lengths[1]})")
         if allocated and ("ratio" not in experiment):
             problems.append(f"{where}: total_sparsity needs a text:image ratio")
         elif allocated:

@@ -65,4 +65,4 @@ def build_pipeline(source: str, *, seed: int = 0, dtype: torch.dtype = torch.flo
         feature_extractor=None,
         requires_safety_checker=False,
     )
-    return pipe.to(dtype=dtype)
+    return pipe if dtype == torch.float32 else pipe.to(dtype=dtype)

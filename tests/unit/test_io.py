@@ -1,0 +1,45 @@
+import os
+
+import pytest
+import torch
+
+from sdprune.io import atomic_directory, atomic_path, load_tensors, save_tensors, write_json
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / "out.json") as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_directory_appears_whole_or_not_at_all(tmp_path):
+    with pytest.raises(RuntimeError):
+        with atomic_directory(tmp_path / "d") as tmp:
+            (tmp / "a").write_text("1")
+            raise RuntimeError("crash")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_directory(tmp_path / "d") as tmp:
+        (tmp / "a").write_text("1")
+    assert (tmp_path / "d" / "a").read_text() == "1"
+
+
+def test_outputs_get_ordinary_permissions(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        write_json(tmp_path / "x.json", {"a": 1})
+        with atomic_directory(tmp_path / "d"):
+            pass
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o755
+
+
+def test_tensors_round_trip_with_metadata(tmp_path):
+    from sdprune.io import read_tensor_metadata
+
+    save_tensors(tmp_path / "t.safetensors", {"a": torch.arange(6).reshape(2, 3)}, {"kind": "test"})
+    assert torch.equal(load_tensors(tmp_path / "t.safetensors")["a"], torch.arange(6).reshape(2, 3))
+    assert read_tensor_metadata(tmp_path / "t.safetensors") == {"kind": "test"}
