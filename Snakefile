@@ -1,6 +1,7 @@
 # sdprune: post-training pruning of text-to-image diffusion models, as one reproducible DAG.
 #
 #   download_model -> calibrate -> prune -> generate_images -> score -> aggregate_tables
+#   -> paper_tables, figures, cliffs (rebuilt from scores alone)
 #
 # `snakemake --cores all` runs config.yaml (the paper's Stable Diffusion 2 experiment);
 # `snakemake --cores 2 --configfile config/tiny.yaml` runs the same DAG offline on a CPU.
@@ -25,9 +26,10 @@ include: "rules/prune.smk"
 include: "rules/generate.smk"
 include: "rules/score.smk"
 include: "rules/aggregate.smk"
+include: "rules/report.smk"
 
 
 rule all:
     input:
-        rules.aggregate_tables.output,
+        report_targets(),
     default_target: True

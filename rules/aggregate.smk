@@ -3,19 +3,14 @@
 
 rule aggregate_tables:
     input:
-        scores=all_scores(),
-        records=all_records(),
+        scores=all_runs("scores.json"),
+        records=all_runs("generation.json"),
     output:
-        csv=f"{RESULTS}/tables/runs.csv",
+        csv=RUNS_TABLE,
         markdown=f"{RESULTS}/tables/runs.md",
+        provenance=f"{RESULTS}/tables/runs.provenance.json",
     params:
-        runs=[
-            dict(text_encoder=run.key[0], unet=run.key[1], experiments=list(run.experiments),
-                 allocations=list(run.allocations))
-            for run in RUNS
-        ],
-        infeasible=infeasible_allocations(config),
-        model=MODEL,
+        stage=stage_params.aggregate_params(config),
     conda:
         ENV
     log:

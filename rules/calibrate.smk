@@ -7,12 +7,10 @@ rule calibrate:
         prompts=CALIBRATION_PROMPTS,
     output:
         statistics=f"{RESULTS}/calibration/{{component}}/statistics.safetensors",
+        provenance=f"{RESULTS}/calibration/{{component}}/statistics.provenance.json",
     params:
-        calibration=calibration_settings,
-        num_prompts=calibration_prompt_count,
-        scope=calibration_scope,
+        stage=calibration_params,
         device=config["device"],
-        dtype=config["model"]["dtype"],
     conda:
         ENV
     log:

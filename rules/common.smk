@@ -1,35 +1,40 @@
 """Shared by every rules file: config validation, the list of runs, and the paths they use.
 
 The config is checked here, before any job runs: a bad config stops the
-workflow with one message and writes nothing under results/.
+workflow with one message and writes nothing under results/. What each stage
+takes from the config comes from sdprune.params, the same functions the cache
+uses to check restored artifacts.
 """
 
+import json
 import os
 import re
 import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
 
 # The library sits beside the workflow: importable here and in every job (local, SLURM or a
 # per-rule conda environment) without relying on an editable install.
 _SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, _SRC)
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.getenv("PYTHONPATH")) if p))
-from snakemake.utils import validate
 
+from sdprune import params as stage_params
 from sdprune.experiments import (
     DENSE,
     SPEC_PATTERN,
     ComponentSpec,
     check_config,
     expand_runs,
+    experiment_kinds,
     infeasible_allocations,
     sparsity_slug,
 )
 from sdprune.methods import parse_method
-from sdprune.validation import schema_problems
 from sdprune.models.components import COMPONENTS, LAYER_SCOPES
+from sdprune.validation import schema_problems
 
 _SCHEMA = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
 _problems = schema_problems(config, _SCHEMA)
@@ -41,6 +46,7 @@ if _problems:
 
 MODEL = config["model"]["name"]
 RUNS = expand_runs(config)
+SEED = config["seed"]
 SCORING = config["scoring"]
 DATA = config["data"]
 # GPU stages declare one `gpu` each, so a workstation profile with `gpu: 1` runs them one at a time;
@@ -57,6 +63,8 @@ wildcard_constraints:
     sparsity="0(\\.[0-9]+)?",
     te=f"dense|{SPEC_PATTERN}",
     unet=f"dense|{SPEC_PATTERN}",
+    seed="[0-9]+",
+    protocol="clean|paper",
 
 
 # --- paths ------------------------------------------------------------------------------------
@@ -66,16 +74,20 @@ MODEL_DIR = f"resources/models/{MODEL}"
 RESULTS = f"results/{MODEL}"
 EVALUATION_PROMPTS = f"{RESULTS}/data/evaluation_prompts.json"
 CALIBRATION_PROMPTS = f"{RESULTS}/data/calibration_prompts.json"
+RUNS_TABLE = f"{RESULTS}/tables/runs.csv"
+PUBLISHED = "data/published/ramesh-zhao-2024-sd2.csv"
 STANDIN = SCORING["metric_weights"] == "standin"
-FID_WEIGHTS = "resources/metrics/fid/" + ("standin" if STANDIN else "inception")
+FID_NET = "standin" if STANDIN else {"clean": "inception", "paper": "pytorch_inception"}[SCORING["fid_protocol"]]
+FID_WEIGHTS = f"resources/metrics/fid/{FID_NET}"
 CLIP_WEIGHTS = "resources/metrics/clip/" + (
     "standin" if STANDIN else f"{SCORING['clip_model']}-{SCORING['clip_pretrained']}"
 )
+REFERENCE_FEATURES = f"{RESULTS}/scores/reference_features_{SCORING['fid_protocol']}.safetensors"
 
 
-def run_path(te, unet, leaf):
-    """A file or folder of one run: results/<model>/runs/te=<spec>/unet=<spec>/<leaf>."""
-    return f"{RESULTS}/runs/te={te}/unet={unet}/{leaf}"
+def run_path(te, unet, seed, leaf):
+    """A file or folder of one run: results/<model>/runs/te=<spec>/unet=<spec>/seed=<seed>/<leaf>."""
+    return f"{RESULTS}/runs/te={te}/unet={unet}/seed={seed}/{leaf}"
 
 
 def artifact_path(component, spec, leaf="artifact.safetensors"):
@@ -84,12 +96,16 @@ def artifact_path(component, spec, leaf="artifact.safetensors"):
 
 def fid_reference_images():
     if SCORING["fid_reference"] == "dense":
-        return run_path(DENSE, DENSE, "images")
+        return run_path(DENSE, DENSE, SEED, "images")
     return f"{RESULTS}/data/reference_images"
 
 
 def coco_archive(name):
     return str(Path(DATA["evaluation"]["coco_dir"]) / f"{name}.zip")
+
+
+def spec_of(slug):
+    return ComponentSpec.parse(slug)
 
 
 # --- input functions --------------------------------------------------------------------------
@@ -119,7 +135,7 @@ def prune_inputs(wildcards):
 
 
 def run_specs(wildcards):
-    return {"text_encoder": ComponentSpec.parse(wildcards.te), "unet": ComponentSpec.parse(wildcards.unet)}
+    return {"text_encoder": spec_of(wildcards.te), "unet": spec_of(wildcards.unet)}
 
 
 def generate_inputs(wildcards):
@@ -127,6 +143,19 @@ def generate_inputs(wildcards):
     for component, spec in run_specs(wildcards).items():
         if spec is not None:
             inputs[component] = artifact_path(component, spec)
+    return inputs
+
+
+def score_inputs(wildcards):
+    inputs = {
+        "images": run_path(wildcards.te, wildcards.unet, wildcards.seed, "images"),
+        "prompts": EVALUATION_PROMPTS,
+        "reference": REFERENCE_FEATURES,
+        "fid_weights": FID_WEIGHTS,
+        "clip_weights": CLIP_WEIGHTS,
+    }
+    if (wildcards.te, wildcards.unet) != (DENSE, DENSE):  # paired with the dense images of the same seeds
+        inputs["dense_images"] = run_path(DENSE, DENSE, wildcards.seed, "images")
     return inputs
 
 
@@ -138,43 +167,78 @@ def run_scopes(wildcards):
     return {c: (s.scope if s else "linear") for c, s in run_specs(wildcards).items()}
 
 
-def prune_settings(wildcards):
-    """Keyword arguments of sdprune.pruning.PruneSettings (pattern in its path form)."""
-    owl = config["pruning"]["owl"]
-    return dict(method=wildcards.method, pattern=wildcards.pattern, sparsity=float(wildcards.sparsity),
-                scope=wildcards.scope, owl_m=owl["M"], owl_lambda=owl["lambda"])
+def prune_params(wildcards):
+    spec = ComponentSpec(wildcards.method, wildcards.pattern, float(wildcards.sparsity), wildcards.scope)
+    return stage_params.prune_params(config, wildcards.component, spec)
 
 
-def calibration_settings(wildcards):
-    """Keyword arguments of sdprune.pruning.CalibrationSettings for a component."""
-    cal, unet = config["calibration"], config["calibration"]["unet"]
-    return dict(
-        max_length=cal["max_length"], count_padding=cal["count_padding"], batch_size=cal["batch_size"],
-        sequential=cal["sequential"], groups=cal["groups"][wildcards.component],
-        num_steps=unet["num_steps"], guidance_scale=unet["guidance_scale"],
-        timestep_weighting=unet["timestep_weighting"], seed=config["seed"],
-    )
+def calibration_params(wildcards):
+    return stage_params.expected_params(config, "calibrate", dict(wildcards.items()))
 
 
-def calibration_scope(wildcards):
-    """Collect statistics for convolutions too if any run prunes them in this component."""
-    scopes = {r.spec(wildcards.component).scope for r in RUNS if r.spec(wildcards.component)}
-    return "linear+conv" if "linear+conv" in scopes else "linear"
+def generation_params(wildcards):
+    return stage_params.generation_params(config, int(wildcards.seed))
 
 
-def calibration_prompt_count(wildcards):
-    if wildcards.component == "unet":
-        return config["calibration"]["unet"]["num_prompts"]
-    return DATA["calibration"]["num_prompts"]
+def all_runs(leaf):
+    return [run_path(*run.key, run.seed, leaf) for run in RUNS]
 
 
-def generation_settings():
-    return dict(config["generation"], seed=config["seed"])
+def provenance_of(path):
+    """The provenance record beside an output: prompts.json -> prompts.provenance.json."""
+    return str(Path(path).with_suffix(".provenance.json"))
 
 
-def all_scores():
-    return [run_path(*run.key, "scores.json") for run in RUNS]
+# --- reports and the drop-off finder (rules/report.smk) --------------------------------------------
+
+CLIFF = config["reporting"]["cliff"]
 
 
-def all_records():
-    return [run_path(*run.key, "generation.json") for run in RUNS]
+def showcase_dirs(wildcards):
+    return sorted({run_path(*run.key, run.seed, "showcase") for run in RUNS if run.seed == SEED})
+
+
+
+def cliff_score(component, method, sparsity):
+    spec = ComponentSpec(method, "unstructured", float(sparsity), config["pruning"]["layers"])  # coarse grid and picks
+    te, unet = (spec.slug, DENSE) if component == "text_encoder" else (DENSE, spec.slug)
+    return run_path(te, unet, SEED, "scores.json")
+
+
+def cliff_history(wildcards):
+    """Sparsities evaluated before round ``wildcards.round``: the coarse grid, then each round's pick."""
+    points = [float(s) for s in config["reporting"]["cliff"]["coarse"]]
+    for previous in range(int(wildcards.round)):
+        state = checkpoints.cliff_round.get(component=wildcards.component, method=wildcards.method,
+                                           round=previous).output.state
+        points.append(json.loads(Path(state).read_text())["next"])
+    return points
+
+
+def cliff_points(wildcards):
+    return {f"{s:g}": cliff_score(wildcards.component, wildcards.method, s) for s in cliff_history(wildcards)}
+
+
+def cliff_round_inputs(wildcards):
+    return {"dense": run_path(DENSE, DENSE, SEED, "scores.json"), **cliff_points(wildcards)}
+
+
+def cliff_final_states(wildcards):
+    """Follow each series' rounds until one says done (Snakemake re-evaluates after every checkpoint)."""
+    finals = []
+    for series in config["reporting"]["cliff"]["series"]:
+        round_ = 0
+        while True:
+            state = checkpoints.cliff_round.get(round=round_, **series).output.state
+            if json.loads(Path(state).read_text())["done"]:
+                finals.append(state)
+                break
+            round_ += 1
+    return finals
+
+
+def report_targets():
+    targets = [RUNS_TABLE, rules.paper_tables.output.tables, rules.figures.output.figures]
+    if config["reporting"]["cliff"]["series"]:
+        targets.append(rules.cliffs_table.output.table)
+    return targets

@@ -6,12 +6,14 @@ rule prepare_evaluation_prompts:
         unpack(evaluation_prompt_inputs),
     output:
         prompts=EVALUATION_PROMPTS,
+        provenance=provenance_of(EVALUATION_PROMPTS),
     params:
-        settings=DATA["evaluation"],
+        stage=stage_params.evaluation_prompt_params(config),
     conda:
         ENV
     log:
         f"logs/{MODEL}/prepare_evaluation_prompts.log",
+    localrule: True
     script:
         "../scripts/prepare_evaluation_prompts.py"
 
@@ -21,13 +23,14 @@ rule prepare_calibration_prompts:
         unpack(calibration_prompt_inputs),
     output:
         prompts=CALIBRATION_PROMPTS,
+        provenance=provenance_of(CALIBRATION_PROMPTS),
     params:
-        settings=DATA["calibration"],
-        split=DATA["evaluation"]["split"],
+        stage=stage_params.calibration_prompt_params(config),
     conda:
         ENV
     log:
         f"logs/{MODEL}/prepare_calibration_prompts.log",
+    localrule: True
     script:
         "../scripts/prepare_calibration_prompts.py"
 
@@ -43,6 +46,7 @@ rule download_coco_archive:
         "logs/data/download_coco_{archive}.log",
     resources:
         runtime=600,
+    localrule: True
     script:
         "../scripts/download_coco_archive.py"
 
@@ -53,8 +57,9 @@ rule extract_reference_images:
         prompts=EVALUATION_PROMPTS,
     output:
         images=directory(f"{RESULTS}/data/reference_images"),
+        provenance=f"{RESULTS}/data/reference_images.provenance.json",
     params:
-        split=DATA["evaluation"]["split"],
+        stage=stage_params.reference_images_params(config),
     conda:
         ENV
     log:

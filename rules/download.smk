@@ -5,11 +5,9 @@
 rule download_model:
     output:
         model=directory("resources/models/{model}"),
+        provenance="resources/models/{model}.provenance.json",
     params:
-        source=config["model"]["source"],
-        revision=config["model"]["revision"],
-        dtype=config["model"]["dtype"],
-        seed=config["seed"],
+        stage=stage_params.model_params(config),
     conda:
         ENV
     log:
@@ -18,6 +16,7 @@ rule download_model:
     resources:
         runtime=120,
         mem_mb=16000,
+    localrule: True
     script:
         "../scripts/download_model.py"
 
@@ -25,14 +24,16 @@ rule download_model:
 rule download_fid_weights:
     output:
         weights=directory("resources/metrics/fid/{fid_net}"),
+        provenance="resources/metrics/fid/{fid_net}.provenance.json",
     params:
-        seed=config["seed"],
+        stage=stage_params.fid_weights_params(config),
+    wildcard_constraints:
+        fid_net="inception|pytorch_inception|standin",
     conda:
         ENV
     log:
         "logs/metrics/download_fid_weights_{fid_net}.log",
-    wildcard_constraints:
-        fid_net="inception|standin",
+    localrule: True
     script:
         "../scripts/download_fid_weights.py"
 
@@ -40,13 +41,13 @@ rule download_fid_weights:
 rule download_clip_weights:
     output:
         weights=directory("resources/metrics/clip/{clip_net}"),
+        provenance="resources/metrics/clip/{clip_net}.provenance.json",
     params:
-        model=SCORING["clip_model"],
-        pretrained=SCORING["clip_pretrained"],
-        seed=config["seed"],
+        stage=stage_params.clip_weights_params(config),
     conda:
         ENV
     log:
         "logs/metrics/download_clip_weights_{clip_net}.log",
+    localrule: True
     script:
         "../scripts/download_clip_weights.py"

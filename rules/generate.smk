@@ -1,25 +1,27 @@
 # generate-images stage: one PNG per evaluation prompt for a run (a pruned text encoder and
-# U-Net, or dense). Resumable: an interrupted job keeps its finished images in images.partial/.
+# U-Net, or dense) at one base seed, plus the showcase prompts for the image grids.
+# Resumable: an interrupted job keeps its finished images in images.partial/.
 
 
 rule generate_images:
     input:
         unpack(generate_inputs),
     output:
-        images=directory(run_path("{te}", "{unet}", "images")),
-        record=run_path("{te}", "{unet}", "generation.json"),
+        images=directory(run_path("{te}", "{unet}", "{seed}", "images")),
+        showcase=directory(run_path("{te}", "{unet}", "{seed}", "showcase")),
+        record=run_path("{te}", "{unet}", "{seed}", "generation.json"),
+        provenance=run_path("{te}", "{unet}", "{seed}", "generation.provenance.json"),
     params:
-        settings=generation_settings(),
+        stage=generation_params,
         requested=requested_sparsity,
         scopes=run_scopes,
         device=config["device"],
-        dtype=config["model"]["dtype"],
     conda:
         ENV
     log:
-        f"logs/{MODEL}/generate_images/te={{te}}/unet={{unet}}.log",
+        f"logs/{MODEL}/generate_images/te={{te}}/unet={{unet}}/seed={{seed}}.log",
     benchmark:
-        run_path("{te}", "{unet}", "benchmark_generate.tsv")
+        run_path("{te}", "{unet}", "{seed}", "benchmark_generate.tsv")
     threads: 1
     resources:
         gpu=GPU,

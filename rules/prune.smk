@@ -1,19 +1,19 @@
 # prune stage: one component, one method, one pattern, one sparsity. The artifact holds only
 # what differs from the base model; report.json beside it holds the measured accounting.
 
+PRUNED = f"{RESULTS}/prune/{{component}}/{{scope}}/{{method}}/{{pattern}}/{{sparsity}}"
+
 
 rule prune:
     input:
         unpack(prune_inputs),
     output:
-        artifact=f"{RESULTS}/prune/{{component}}/{{scope}}/{{method}}/{{pattern}}/{{sparsity}}/artifact.safetensors",
-        report=f"{RESULTS}/prune/{{component}}/{{scope}}/{{method}}/{{pattern}}/{{sparsity}}/report.json",
+        artifact=f"{PRUNED}/artifact.safetensors",
+        report=f"{PRUNED}/report.json",
+        provenance=f"{PRUNED}/provenance.json",
     params:
-        settings=prune_settings,
-        calibration=calibration_settings,
-        num_prompts=calibration_prompt_count,
+        stage=prune_params,
         device=config["device"],
-        dtype=config["model"]["dtype"],
     conda:
         ENV
     log:

@@ -1,4 +1,5 @@
-# score stage: FID against cached reference features, and CLIP score, per run.
+# score stage: FID against cached reference features, CLIP score, and paired signals against
+# the dense images of the same prompts and seeds, per run.
 
 
 rule reference_features:
@@ -6,14 +7,15 @@ rule reference_features:
         images=fid_reference_images(),
         weights=FID_WEIGHTS,
     output:
-        features=f"{RESULTS}/scores/reference_features.safetensors",
+        features=f"{RESULTS}/scores/reference_features_{{protocol}}.safetensors",
+        provenance=f"{RESULTS}/scores/reference_features_{{protocol}}.provenance.json",
     params:
+        stage=lambda wildcards: stage_params.score_params(config),
         device=config["device"],
-        batch_size=SCORING["batch_size"],
     conda:
         ENV
     log:
-        f"logs/{MODEL}/reference_features.log",
+        f"logs/{MODEL}/reference_features_{{protocol}}.log",
     threads: 1
     resources:
         gpu=GPU,
@@ -24,20 +26,18 @@ rule reference_features:
 
 rule score:
     input:
-        images=run_path("{te}", "{unet}", "images"),
-        prompts=EVALUATION_PROMPTS,
-        reference=rules.reference_features.output.features,
-        fid_weights=FID_WEIGHTS,
-        clip_weights=CLIP_WEIGHTS,
+        unpack(score_inputs),
     output:
-        scores=run_path("{te}", "{unet}", "scores.json"),
+        scores=run_path("{te}", "{unet}", "{seed}", "scores.json"),
+        per_image=run_path("{te}", "{unet}", "{seed}", "per_image.csv"),
+        provenance=run_path("{te}", "{unet}", "{seed}", "scores.provenance.json"),
     params:
+        stage=lambda wildcards: stage_params.score_params(config),
         device=config["device"],
-        batch_size=SCORING["batch_size"],
     conda:
         ENV
     log:
-        f"logs/{MODEL}/score/te={{te}}/unet={{unet}}.log",
+        f"logs/{MODEL}/score/te={{te}}/unet={{unet}}/seed={{seed}}.log",
     threads: 1
     resources:
         gpu=GPU,

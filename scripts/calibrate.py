@@ -2,18 +2,18 @@
 
 from sdprune import stages
 from sdprune.data import read_prompt_records
-from sdprune.log import job_logging
+from sdprune.jobs import snakemake_job
 from sdprune.pruning import CalibrationSettings
 
-with job_logging(snakemake.log[0], threads=snakemake.threads):
-    prompts = [r.prompt for r in read_prompt_records(snakemake.input.prompts)][: snakemake.params.num_prompts]
+stage = snakemake.params.stage
+with snakemake_job(snakemake):
     stages.calibrate(
         model_dir=snakemake.input.model,
         component=snakemake.wildcards.component,
-        prompts=prompts,
-        calibration=CalibrationSettings(**snakemake.params.calibration),
-        scope=snakemake.params.scope,
+        prompts=[r.prompt for r in read_prompt_records(snakemake.input.prompts)][: stage["num_prompts"]],
+        calibration=CalibrationSettings(**stage["calibration"]),
+        scope=stage["scope"],
         out_path=snakemake.output.statistics,
         device=snakemake.params.device,
-        dtype=snakemake.params.dtype,
+        dtype=stage["dtype"],
     )

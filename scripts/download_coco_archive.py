@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from sdprune.data import fetch_coco_archive
-from sdprune.log import job_logging
+from sdprune.jobs import snakemake_job
 
-with job_logging(snakemake.log[0]):
+with snakemake_job(snakemake):
     fetch_coco_archive(snakemake.wildcards.archive.replace("_trainval2017", ""), Path(snakemake.output.archive).parent)

@@ -1,13 +1,9 @@
 """Rule download_model: save the configured pipeline (hub id or built-in) under resources/."""
 
-from sdprune.log import job_logging
+from sdprune.jobs import snakemake_job
 from sdprune.models.loading import fetch_pipeline
 
-with job_logging(snakemake.log[0]):
-    fetch_pipeline(
-        snakemake.params.source,
-        snakemake.output.model,
-        revision=snakemake.params.revision,
-        dtype=snakemake.params.dtype,
-        seed=snakemake.params.seed,
-    )
+with snakemake_job(snakemake):
+    stage = snakemake.params.stage
+    fetch_pipeline(stage["source"], snakemake.output.model, revision=stage["revision"], dtype=stage["dtype"],
+                   seed=stage["seed"])

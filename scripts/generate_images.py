@@ -1,21 +1,24 @@
-"""Rule generate_images: one PNG per evaluation prompt for one run."""
+"""Rule generate_images: one PNG per evaluation prompt for one run, plus the showcase prompts."""
 
 from sdprune import stages
 from sdprune.data import read_prompt_records
 from sdprune.generation import GenerationSettings
-from sdprune.log import job_logging
+from sdprune.jobs import snakemake_job
 from sdprune.models.components import COMPONENTS
 
-with job_logging(snakemake.log[0], threads=snakemake.threads):
+stage = snakemake.params.stage
+with snakemake_job(snakemake):
     stages.generate(
         model_dir=snakemake.input.model,
         artifacts={c: snakemake.input[c] for c in COMPONENTS if c in snakemake.input.keys()},
         requested=snakemake.params.requested,
         scopes=snakemake.params.scopes,
         prompts=[r.prompt for r in read_prompt_records(snakemake.input.prompts)],
-        settings=GenerationSettings(**snakemake.params.settings),
+        showcase_prompts=stage["showcase"],
+        settings=GenerationSettings(**stage["settings"]),
         images_dir=snakemake.output.images,
+        showcase_dir=snakemake.output.showcase,
         record_path=snakemake.output.record,
         device=snakemake.params.device,
-        dtype=snakemake.params.dtype,
+        dtype=stage["dtype"],
     )

@@ -2,13 +2,13 @@
 
 from sdprune.data import (PromptRecord, read_captions, read_dataset_prompts, read_prompt_file, read_prompt_records,
                           sample_coco, write_prompt_records)
-from sdprune.log import job_logging
+from sdprune.jobs import snakemake_job
 
-settings = snakemake.params.settings
-with job_logging(snakemake.log[0]) as log:
+settings = snakemake.params.stage
+with snakemake_job(snakemake) as log:
     evaluation = read_prompt_records(snakemake.input.evaluation)
     if settings["source"] == "coco":
-        captions = read_captions(snakemake.input.annotations, snakemake.params.split)
+        captions = read_captions(snakemake.input.annotations, settings["split"])
         taken = [r.image_id for r in evaluation if r.image_id is not None]
         records = sample_coco(captions, num=settings["num_prompts"], seed=settings["seed"], exclude=taken)
     else:

@@ -1,10 +1,10 @@
 """Rule prepare_evaluation_prompts: the prompts every run generates images from."""
 
 from sdprune.data import PromptRecord, read_captions, read_prompt_file, sample_coco, write_prompt_records
-from sdprune.log import job_logging
+from sdprune.jobs import snakemake_job
 
-settings = snakemake.params.settings
-with job_logging(snakemake.log[0]) as log:
+settings = snakemake.params.stage
+with snakemake_job(snakemake) as log:
     if settings["source"] == "coco":
         captions = read_captions(snakemake.input.annotations, settings["split"])
         records = sample_coco(captions, num=settings["num_prompts"], seed=settings["seed"])

@@ -1,13 +1,15 @@
-"""Rule reference_features: FID features of the reference images, computed once."""
+"""Rule reference_features: FID features of the reference images, computed once per protocol."""
 
 from sdprune import stages
-from sdprune.log import job_logging
+from sdprune.jobs import snakemake_job
 
-with job_logging(snakemake.log[0], threads=snakemake.threads):
+stage = snakemake.params.stage
+with snakemake_job(snakemake):
     stages.reference_features(
         images_dir=snakemake.input.images,
         metrics_dir=snakemake.input.weights,
         out_path=snakemake.output.features,
+        protocol=snakemake.wildcards.protocol,
         device=snakemake.params.device,
-        batch_size=snakemake.params.batch_size,
+        batch_size=stage["batch_size"],
     )

@@ -1,17 +1,21 @@
-"""Rule score: FID and CLIP score of one run's images."""
+"""Rule score: FID, CLIP score and paired signals of one run's images."""
 
 from sdprune import stages
 from sdprune.data import read_prompt_records
-from sdprune.log import job_logging
+from sdprune.jobs import snakemake_job
 
-with job_logging(snakemake.log[0], threads=snakemake.threads):
+stage = snakemake.params.stage
+with snakemake_job(snakemake):
     stages.score(
         images_dir=snakemake.input.images,
         prompts=[r.prompt for r in read_prompt_records(snakemake.input.prompts)],
         reference_features_path=snakemake.input.reference,
         fid_dir=snakemake.input.fid_weights,
         clip_dir=snakemake.input.clip_weights,
+        dense_images_dir=snakemake.input.get("dense_images"),
+        protocol=stage["protocol"],
         out_path=snakemake.output.scores,
+        per_image_path=snakemake.output.per_image,
         device=snakemake.params.device,
-        batch_size=snakemake.params.batch_size,
+        batch_size=stage["batch_size"],
     )

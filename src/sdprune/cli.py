@@ -62,6 +62,16 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--seed", type=int, default=0)
     prune.add_argument("--out", type=Path, required=True, help="artifact folder")
 
+    publish = commands.add_parser("publish", help="track a finished run's artifacts with DVC and push them")
+    publish.add_argument("--configfile", default="config.yaml")
+    publish.add_argument("--commit", action="store_true", help="also git-commit the .dvc files and provenance")
+    publish.add_argument("--no-push", action="store_true", help="track only; push later with `dvc push`")
+
+    restore = commands.add_parser("restore", help="pull cached artifacts that match the current config and code")
+    restore.add_argument("--configfile", default="config.yaml")
+    restore.add_argument("--only", choices=["all", "scores"], default="all",
+                         help="scores: what tables and figures need, no checkpoints or image sets")
+
     export = commands.add_parser("export", help="write a standalone pruned pipeline")
     export.add_argument("artifacts", nargs="+", type=Path, help="artifact folder(s), one per component")
     export.add_argument("--model", type=_model_dir, help="base pipeline (default: the one in report.json)")
@@ -99,7 +109,36 @@ def main(argv: list[str] | None = None) -> int:
             out_dir=args.out, device=args.device, dtype=args.dtype,
         )
         log.info("realised sparsity %.4f; artifact in %s", report["realised_sparsity"], args.out)
+    elif args.command in ("publish", "restore"):
+        return _cache_command(args)
     else:
         stages.export(artifact_dirs=args.artifacts, out_dir=args.out, model_dir=args.model)
         log.info("pruned pipeline written to %s", args.out)
+    return 0
+
+
+def _cache_command(args) -> int:
+    """publish / restore, run from the workflow's root folder."""
+    from . import cache
+    from .validation import load_config
+
+    workdir = Path.cwd()
+    try:
+        config = load_config(args.configfile, workdir / "schemas" / "config.schema.yaml")
+    except ValueError as error:
+        sys.exit(f"error: {error}")
+    if args.command == "publish":
+        try:
+            summary = cache.publish(workdir=workdir, configfile=args.configfile, model=config["model"]["name"],
+                                    commit=args.commit, push=not args.no_push)
+        except cache.PublishRefused as error:
+            sys.exit(f"error: {error}")
+        log.info("published %d artifacts (%d job records, %.1f MB)", summary["artifacts"], summary["records"],
+                 summary["bytes"] / 2**20)
+        return 0
+    report = cache.restore(workdir=workdir, configfile=args.configfile, config=config, only=args.only)
+    log.info("adopted %d job records, pulled %d artifacts, %d not adopted (they will rerun)",
+             len(report.adopted), len(report.pulled), len(report.rejected))
+    for key, reason in sorted(report.rejected.items()):
+        print(f"not adopted: {key}: {reason}")
     return 0

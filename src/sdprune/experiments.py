@@ -68,6 +68,7 @@ def spec_slug(spec: ComponentSpec | None) -> str:
 class Run:
     text_encoder: ComponentSpec | None
     unet: ComponentSpec | None
+    seed: int = 0  # base seed of the run's images
     experiments: tuple[str, ...] = field(default=(), compare=False)
     allocations: tuple[str, ...] = field(default=(), compare=False)  # "total@text:image" that gave this run
 
@@ -148,8 +149,19 @@ def _experiment_pairs(config: Mapping, experiment: Mapping):
             yield text, unet, label
 
 
+def experiment_kinds(config: Mapping) -> dict[str, str]:
+    """name -> "grid", "allocation" (total_sparsity + ratio) or "zip" (paired sparsities)."""
+    return {e["name"]: "allocation" if "total_sparsity" in e else "zip" if e.get("zip") else "grid"
+            for e in config["experiments"]}
+
+
 def expand_runs(config: Mapping) -> list[Run]:
-    """Every run the config asks for, dense baseline first, each once (experiments merged)."""
+    """Every run the config asks for, dense baseline first, each once (experiments merged).
+
+    All runs use the config's seed; the dense model is also run at every seed of
+    ``scoring.seed_variance``, which gives the noise level of the metrics.
+    """
+    seed = int(config.get("seed", 0))
     found: dict[tuple[str, str], dict] = {(DENSE, DENSE): {"specs": (None, None), "names": ["dense"], "alloc": []}}
     for experiment in config["experiments"]:
         for text, unet, label in _experiment_pairs(config, experiment):
@@ -158,7 +170,9 @@ def expand_runs(config: Mapping) -> list[Run]:
                 entry["names"].append(experiment["name"])
             if label and label not in entry["alloc"]:
                 entry["alloc"].append(label)
-    return [Run(*e["specs"], experiments=tuple(e["names"]), allocations=tuple(e["alloc"])) for e in found.values()]
+    runs = [Run(*e["specs"], seed, experiments=tuple(e["names"]), allocations=tuple(e["alloc"])) for e in found.values()]
+    extra = [s for s in config.get("scoring", {}).get("seed_variance", []) if s != seed]
+    return runs + [Run(None, None, int(s), experiments=("seed_variance",)) for s in dict.fromkeys(extra)]
 
 
 def infeasible_allocations(config: Mapping) -> list[dict]:

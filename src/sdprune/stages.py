@@ -94,8 +94,13 @@ def export(*, artifact_dirs: Sequence[str | Path], out_dir: str | Path, model_di
 
 def generate(*, model_dir: str | Path, artifacts: Mapping[str, str | Path], requested: Mapping[str, float],
              scopes: Mapping[str, str], prompts: Sequence[str], settings, images_dir: str | Path, record_path: str | Path,
+             showcase_prompts: Sequence[str] = (), showcase_dir: str | Path | None = None,
              device: str = "auto", dtype: str = "float32") -> dict:
-    """Generate the run's images and write its record (measured sparsity, settings, timing)."""
+    """Generate the run's images (and showcase images) and write its record: measured sparsity, settings, timing.
+
+    Showcase image i has the seed of evaluation image i, whatever the run: the
+    image grids compare the same prompt and noise across sparsities.
+    """
     from .accounting import pipeline_accounting
     from .generation import generate_images
     from .models.loading import load_pipeline
@@ -104,6 +109,8 @@ def generate(*, model_dir: str | Path, artifacts: Mapping[str, str | Path], requ
     pipe = load_pipeline(model_dir, device=device, dtype=dtype, artifacts=dict(artifacts))
     accounting = pipeline_accounting(pipe, requested, scopes)
     manifest = generate_images(pipe, prompts, images_dir, settings)
+    if showcase_dir is not None:
+        generate_images(pipe, list(showcase_prompts), showcase_dir, settings)
     record = {
         "accounting": accounting,
         "generation": manifest["settings"],
@@ -117,43 +124,66 @@ def generate(*, model_dir: str | Path, artifacts: Mapping[str, str | Path], requ
 
 
 def reference_features(*, images_dir: str | Path, metrics_dir: str | Path, out_path: str | Path,
-                       device: str = "auto", batch_size: int = 32) -> dict:
-    """FID features of the reference image set, computed once and cached."""
+                       protocol: str = "clean", device: str = "auto", batch_size: int = 32) -> dict:
+    """FID features of the reference image set, computed once per protocol and cached."""
     from .metrics.fid import folder_features, load_feature_extractor
     from .models.loading import resolve_device
 
     device = resolve_device(device)
     feats = folder_features(images_dir, load_feature_extractor(metrics_dir, device), device=device,
-                            batch_size=batch_size)
-    record = {"images": str(images_dir), "num_images": len(feats), "feature_dim": feats.shape[1]}
+                            batch_size=batch_size, protocol=protocol, reference=True)
+    record = {"images": str(images_dir), "num_images": len(feats), "feature_dim": feats.shape[1],
+              "protocol": protocol, "environment": environment_record()}
     save_tensors(out_path, {"features": torch.from_numpy(feats)}, {"record": _json(record)})
     return record
 
 
 def score(*, images_dir: str | Path, prompts: Sequence[str], reference_features_path: str | Path,
-          fid_dir: str | Path, clip_dir: str | Path, out_path: str | Path, device: str = "auto",
+          fid_dir: str | Path, clip_dir: str | Path, out_path: str | Path, per_image_path: str | Path | None = None,
+          dense_images_dir: str | Path | None = None, protocol: str = "clean", device: str = "auto",
           batch_size: int = 32) -> dict:
-    """FID against the cached reference features, and the paper's CLIP score."""
+    """FID against the cached reference features, the paper's CLIP score, and paired signals.
+
+    With ``dense_images_dir`` (the dense model's images of the same prompts and seeds),
+    each image is also compared with its dense twin: CLIP image similarity, SSIM, PSNR.
+    """
+    import pandas as pd
+
     from .generation import image_name
+    from .io import atomic_path
     from .metrics.clip_score import ClipScorer
     from .metrics.fid import folder_features, frechet_distance, load_feature_extractor
+    from .metrics.paired import paired_metrics, summarise
     from .models.loading import resolve_device
 
     started = time.perf_counter()
     device = resolve_device(device)
-    feats = folder_features(images_dir, load_feature_extractor(fid_dir, device), device=device, batch_size=batch_size)
+    feats = folder_features(images_dir, load_feature_extractor(fid_dir, device), device=device,
+                            batch_size=batch_size, protocol=protocol)
     reference = load_tensors(reference_features_path)["features"].numpy()
-    cosines = ClipScorer(clip_dir, device).cosines(
-        [Path(images_dir) / image_name(i) for i in range(len(prompts))], prompts, batch_size=batch_size)
+    scorer = ClipScorer(clip_dir, device)
+    files = [Path(images_dir) / image_name(i) for i in range(len(prompts))]
+    cosines = scorer.cosines(files, prompts, batch_size=batch_size)
+    per_image = {"file": [f.name for f in files], "clip_score": cosines.tolist()}
+    paired = {}
+    if dense_images_dir is not None:
+        per_image.update(paired_metrics(files, [Path(dense_images_dir) / f.name for f in files], scorer,
+                                        batch_size=batch_size))
+        paired = summarise({k: per_image[k] for k in ("clip_image_similarity", "ssim", "psnr")})
     record = {
         "fid": frechet_distance(feats, reference),
+        "fid_protocol": protocol,
         "clip_score": float(cosines.mean()),
         "clip_score_std": float(cosines.std()),
+        "paired_with_dense": paired,
         "num_images": len(feats),
         "num_reference_images": len(reference),
         "seconds": time.perf_counter() - started,
         "environment": environment_record(),
     }
+    if per_image_path is not None:
+        with atomic_path(per_image_path) as tmp:
+            pd.DataFrame(per_image).to_csv(tmp, index=False)
     write_json(out_path, record)
     return record
 

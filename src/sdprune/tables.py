@@ -16,7 +16,8 @@ SHORT = {"text_encoder": "text", "unet": "unet"}
 
 def run_row(model: str, run: dict, record: dict, scores: dict) -> dict:
     accounting = record["accounting"]
-    row: dict = {"model": model, "experiments": ";".join(run["experiments"]),
+    row: dict = {"model": model, "text_spec": run["text_encoder"], "unet_spec": run["unet"],
+                 "experiments": ";".join(run["experiments"]),
                  "allocation": ";".join(run.get("allocations", [])), "status": "ok"}
     for component in COMPONENTS:
         spec = ComponentSpec.parse(run[component])
@@ -33,6 +34,10 @@ def run_row(model: str, run: dict, record: dict, scores: dict) -> dict:
         fid=scores["fid"],
         clip_score=scores["clip_score"],
         num_images=scores["num_images"],
+        fid_protocol=scores.get("fid_protocol", "clean"),
+        clip_image_similarity=scores.get("paired_with_dense", {}).get("clip_image_similarity_mean"),
+        ssim=scores.get("paired_with_dense", {}).get("ssim_mean"),
+        psnr_median=scores.get("paired_with_dense", {}).get("psnr_median"),
         seed=record["generation"]["seed"],
         num_steps=record["generation"]["num_steps"],
         guidance_scale=record["generation"]["guidance_scale"],
@@ -56,7 +61,7 @@ def runs_table(*, model: str, runs: Sequence[dict], records: Sequence[str | Path
     rows = [run_row(model, run, read_json(r), read_json(s)) for run, r, s in zip(runs, records, scores)]
     rows += [infeasible_row(model, item) for item in infeasible]
     table = pd.DataFrame(rows)
-    return table.sort_values(["text_method", "text_sparsity", "unet_method", "unet_sparsity"], kind="stable",
+    return table.sort_values(["text_method", "text_sparsity", "unet_method", "unet_sparsity", "seed"], kind="stable",
                              ignore_index=True)
 
 

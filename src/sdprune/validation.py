@@ -12,6 +12,22 @@ from typing import Any
 import yaml
 
 
+def load_config(configfile: str | Path, schema_path: str | Path) -> dict:
+    """Read a workflow config, check it and fill in the schema's defaults, as the workflow does."""
+    from snakemake.utils import validate
+
+    from .experiments import check_config
+
+    config = yaml.safe_load(Path(configfile).read_text())
+    problems = schema_problems(config, schema_path)
+    if not problems:
+        validate(config, schema=str(schema_path))
+        problems = check_config(config)
+    if problems:
+        raise ValueError(f"invalid config {configfile}:\n  - " + "\n  - ".join(problems))
+    return config
+
+
 def _where(path) -> str:
     out = ""
     for part in path:

@@ -57,3 +57,33 @@ def test_clip_score_is_the_raw_cosine(image_sets, tmp_path):
 def test_missing_feature_network_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no FID feature network"):
         load_feature_extractor(tmp_path)
+
+
+def test_paper_protocol_uses_pytorch_fid_weights_from_disk(image_sets, tmp_path):
+    """pytorch-fid's network, weights read from a local safetensors file (no download), 2048 features."""
+    from unittest import mock
+
+    from cleanfid import inception_pytorch
+
+    from sdprune.io import save_tensors
+    from sdprune.metrics.fid import PYTORCH_FID_FILE
+
+    torch.manual_seed(0)
+    with mock.patch.object(inception_pytorch, "load_state_dict_from_url", side_effect=lambda *a, **k: None), \
+            mock.patch("torch.nn.Module.load_state_dict"):
+        random_net = inception_pytorch.fid_inception_v3()
+    (tmp_path / "pt").mkdir()
+    save_tensors(tmp_path / "pt" / PYTORCH_FID_FILE, random_net.state_dict())
+    extract = load_feature_extractor(tmp_path / "pt")
+    clean = folder_features(image_sets / "clean", extract, protocol="paper", batch_size=20)
+    stretched = folder_features(image_sets / "clean", extract, protocol="paper", reference=True, batch_size=20)
+    assert clean.shape == (40, 2048)
+    assert np.isfinite(clean).all()
+    # 64 px images: the reference path resizes with PIL bicubic first, so features differ slightly.
+    assert np.abs(clean - stretched).max() > 1e-3 * np.abs(clean).max()
+
+
+def test_unknown_protocol_is_rejected(image_sets, tmp_path):
+    extract = load_feature_extractor(save_standin_inception(tmp_path / "fid"))
+    with pytest.raises(ValueError, match="unknown FID protocol"):
+        folder_features(image_sets / "clean", extract, protocol="tensorflow")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-WORKFLOW_PARTS = ("Snakefile", "config.yaml", "environment.yml", "rules", "scripts", "schemas", "config", "profiles", "src")
+WORKFLOW_PARTS = ("Snakefile", "config.yaml", "environment.yml", "rules", "scripts", "schemas", "config", "profiles",
+                  "src", "data", "report")
 
 
 def copy_workflow(dest: Path) -> Path:
@@ -45,7 +47,18 @@ def job_counts(dry_run_output: str) -> dict[str, int]:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """The tiny preset, run once per session in a fresh copy of the workflow."""
+    """The tiny preset, run once per session in a fresh copy of the workflow.
+
+    Developers may set SDPRUNE_TEST_TINY_RUN to a folder holding a finished run of the
+    current code to skip the run; CI never sets it.
+    """
+    reuse = os.environ.get("SDPRUNE_TEST_TINY_RUN")
+    if reuse:
+        workdir = tmp_path_factory.mktemp("tiny-run-copy") / "run"
+        shutil.copytree(reuse, workdir, symlinks=True)
+        result = snakemake(workdir, "-n", "--configfile", "config/tiny.yaml")
+        assert "Nothing to be done" in result.stdout + result.stderr, "SDPRUNE_TEST_TINY_RUN is not a finished run"
+        return workdir
     workdir = copy_workflow(tmp_path_factory.mktemp("tiny-run"))
     result = snakemake(workdir, "--cores", "2", "--configfile", "config/tiny.yaml")
     assert result.returncode == 0, result.stderr[-4000:]

@@ -51,8 +51,8 @@ def test_every_planned_artifact_meets_its_spec(methods_run):
 
 
 def test_value_storing_artifacts_generate_images(methods_run):
-    runs = ["results/tiny-methods/runs/te=sparsegpt-2of4-0.5/unet=dense/generation.json",
-            "results/tiny-methods/runs/te=dense/unet=sparsegpt-unstructured-0.5-conv/generation.json"]
+    runs = ["results/tiny-methods/runs/te=sparsegpt-2of4-0.5/unet=dense/seed=0/generation.json",
+            "results/tiny-methods/runs/te=dense/unet=sparsegpt-unstructured-0.5-conv/seed=0/generation.json"]
     result = snakemake(methods_run, *runs, "--cores", "2", "--configfile", "config/tiny-methods.yaml")
     assert result.returncode == 0, result.stderr[-4000:]
     record = json.loads((methods_run / runs[1]).read_text())

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from sdprune.experiments import expand_runs, pruned_components
+from sdprune.experiments import expand_runs, infeasible_allocations, pruned_components
 
 from .conftest import REPO, copy_workflow, job_counts, snakemake
 
@@ -50,14 +50,23 @@ def test_the_paper_config_plans_the_papers_runs():
 
 
 def test_tiny_run_table(tiny_run):
-    table = pd.read_csv(tiny_run / "results" / "tiny" / "tables" / "runs.csv")
-    runs = expand_runs(load_config("config/tiny.yaml"))
-    assert len(table) == len(runs)
+    all_rows = pd.read_csv(tiny_run / "results" / "tiny" / "tables" / "runs.csv")
+    config = load_config("config/tiny.yaml")
+    runs = expand_runs(config)
+    assert len(all_rows) == len(runs) + len(infeasible_allocations(config))
+    na = all_rows[all_rows.status.str.startswith("N/A")]
+    assert list(na.allocation) == ["0.5@25:75"] and "114%" in na.status.iloc[0]
+    table = all_rows[all_rows.status == "ok"]
     assert (table["num_images"] == 32).all()
     for short in ("text", "unet"):
         assert (table[f"{short}_realised"] - table[f"{short}_sparsity"]).abs().max() <= 1e-3
     dense = table[(table.text_method == "dense") & (table.unet_method == "dense")]
-    assert abs(float(dense.fid.iloc[0])) < 1e-3  # the dense run is its own FID reference
+    assert sorted(dense.seed) == [0, 1]
+    assert abs(float(dense[dense.seed == 0].fid.iloc[0])) < 1e-3  # the dense run is its own FID reference
+    assert (dense[dense.seed != 0].fid > 1).all()  # other seeds: other images
+    pruned = table[(table.text_method != "dense") | (table.unet_method != "dense")]
+    assert pruned.ssim.between(0, 1).all() and (pruned.clip_image_similarity <= 1 + 1e-6).all()
+    table = table[table.seed == 0]
     # FID against the dense images grows from the lowest to the highest sparsity, for every
     # single-component grid.
     for short, other in (("text", "unet"), ("unet", "text")):
@@ -67,17 +76,17 @@ def test_tiny_run_table(tiny_run):
             assert group.fid.iloc[-1] > group.fid.iloc[0], (short, method, group.fid.tolist())
     assert (table.nominal_full_sparsity >= table.true_full_sparsity).all()
     markdown = (tiny_run / "results" / "tiny" / "tables" / "runs.md").read_text()
-    assert markdown.count("\n") == len(runs) + 2
+    assert markdown.count("\n") == len(all_rows) + 2
 
 
 def test_tiny_run_leaves_logs_reports_and_provenance(tiny_run):
     results = tiny_run / "results" / "tiny"
-    report = json.loads((results / "prune" / "text_encoder" / "wanda" / "unstructured" / "0.6" / "report.json").read_text())
+    report = json.loads((results / "prune/text_encoder/linear/wanda/unstructured/0.6/report.json").read_text())
     assert report["num_calibration_prompts"] == 16 and report["calibration"]["max_length"] == 77
     assert report["full_model"]["components"]["text_encoder"]["realised_sparsity"] == pytest.approx(0.6, abs=1e-3)
     assert report["environment"]["packages"]["torch"]
     logs = list((tiny_run / "logs" / "tiny").rglob("*.log"))
-    assert len(logs) >= 30 and all(p.stat().st_size > 0 for p in logs if "generate_images" in str(p))
+    assert len(logs) >= 40 and all(p.stat().st_size > 0 for p in logs if "generate_images" in str(p))
     assert not list(tiny_run.rglob("*.partial"))
 
 

@@ -54,15 +54,20 @@ class ClipScorer:
         self.tokenizer = open_clip.get_tokenizer(name)
 
     @torch.no_grad()
+    def image_embeddings(self, images: Sequence[str | Path]) -> torch.Tensor:
+        """L2-normalised image embeddings, (N, D)."""
+        pixels = torch.stack([self.preprocess(Image.open(p).convert("RGB")) for p in images])
+        return self.model.encode_image(pixels.to(self.device), normalize=True)
+
+    @torch.no_grad()
     def cosines(self, images: Sequence[str | Path], prompts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
         """Cosine similarity of each image with its prompt, (N,)."""
         if len(images) != len(prompts):
             raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
         out = []
         for start in range(0, len(images), batch_size):
-            pixels = torch.stack([self.preprocess(Image.open(p).convert("RGB")) for p in images[start:start + batch_size]])
             tokens = self.tokenizer(list(prompts[start:start + batch_size]))
-            image_emb = self.model.encode_image(pixels.to(self.device), normalize=True)
+            image_emb = self.image_embeddings(images[start:start + batch_size])
             text_emb = self.model.encode_text(tokens.to(self.device), normalize=True)
             out.append((image_emb * text_emb).sum(dim=-1).float().cpu())
         return torch.cat(out).numpy().astype(np.float64)

@@ -1,0 +1,87 @@
+# Paper tables, figures and drop-off thresholds, rebuilt from the runs table (and the runs'
+# showcase images) alone: no GPU stage runs when only scores are present.
+
+rule paper_tables:
+    input:
+        runs=RUNS_TABLE,
+        published=PUBLISHED if config["reporting"]["compare_published"] else [],
+    output:
+        tables=report(
+            directory(f"{RESULTS}/tables/paper"),
+            patterns=["{name}.md"],
+            caption="../report/tables.rst",
+            category="Tables",
+        ),
+        provenance=f"{RESULTS}/tables/paper.provenance.json",
+    params:
+        stage=stage_params.report_params(config),
+    conda:
+        ENV
+    log:
+        f"logs/{MODEL}/paper_tables.log",
+    localrule: True
+    script:
+        "../scripts/paper_tables.py"
+
+
+rule figures:
+    input:
+        runs=RUNS_TABLE,
+        showcase=showcase_dirs,
+        published=PUBLISHED if config["reporting"]["compare_published"] else [],
+    output:
+        figures=report(
+            directory(f"{RESULTS}/figures"),
+            patterns=["{name}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+        ),
+        provenance=f"{RESULTS}/figures.provenance.json",
+    params:
+        stage=stage_params.report_params(config),
+        showcase_template=lambda wildcards: run_path("{te}", "{unet}", "{seed}", "showcase"),
+    conda:
+        ENV
+    log:
+        f"logs/{MODEL}/figures.log",
+    localrule: True
+    script:
+        "../scripts/figures.py"
+
+
+checkpoint cliff_round:
+    input:
+        unpack(cliff_round_inputs),
+    output:
+        state=f"{RESULTS}/cliffs/{{component}}/{{method}}/round{{round}}.json",
+        provenance=f"{RESULTS}/cliffs/{{component}}/{{method}}/round{{round}}.provenance.json",
+    params:
+        stage=stage_params.cliff_params(config),
+        points=cliff_points,
+    wildcard_constraints:
+        round="[0-9]+",
+    conda:
+        ENV
+    log:
+        f"logs/{MODEL}/cliffs/{{component}}-{{method}}-round{{round}}.log",
+    localrule: True
+    script:
+        "../scripts/cliff_round.py"
+
+
+rule cliffs_table:
+    input:
+        states=cliff_final_states,
+    output:
+        table=report(f"{RESULTS}/tables/cliffs.md", caption="../report/cliffs.rst", category="Tables"),
+        csv=f"{RESULTS}/tables/cliffs.csv",
+        provenance=f"{RESULTS}/tables/cliffs.provenance.json",
+    params:
+        stage={},
+    conda:
+        ENV
+    log:
+        f"logs/{MODEL}/cliffs_table.log",
+    localrule: True
+    script:
+        "../scripts/cliffs_table.py"

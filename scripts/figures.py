@@ -1,0 +1,21 @@
+"""Rule figures: curves, method comparison, threshold approach and image grids (PNG + PDF)."""
+
+import pandas as pd
+
+from sdprune.figures import all_figures
+from sdprune.jobs import snakemake_job
+
+stage = snakemake.params.stage
+with snakemake_job(snakemake) as log:
+    template = snakemake.params.showcase_template
+    written = all_figures(
+        pd.read_csv(snakemake.input.runs),
+        kinds=stage["kinds"],
+        seed=stage["seed"],
+        showcase_dir=lambda te, unet, seed: template.format(te=te, unet=unet, seed=seed),
+        prompts=stage["prompts"],
+        out_dir=snakemake.output.figures,
+        published=pd.read_csv(snakemake.input.published) if snakemake.input.published else None,
+        self_referenced=stage["self_referenced"],
+    )
+    log.info("%d figure files", len(written))

@@ -1,0 +1,170 @@
+"""The paper's figures from the runs table and the runs' showcase images (matplotlib, PNG + PDF).
+
+- sparsity curves: FID and CLIP score against one component's sparsity, per method
+  (the paper's Figures 1, 3, 5, 7 and 10), with the dense model's seed spread as a band;
+- method comparison on one component (Figure 9);
+- the threshold approach: both components stepped down together (Figure 12);
+- image grids: the showcase prompts across sparsities, the same seed per prompt
+  (Figures 2, 4, 6, 8, 11, 13 and 14).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on GPU nodes
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from .io import atomic_path  # noqa: E402
+from .paper_tables import dense_noise  # noqa: E402
+
+SHORT = {"text_encoder": "text", "unet": "unet"}
+OTHER = {"text_encoder": "unet", "unet": "text"}
+
+
+def save(fig, out_dir: Path, name: str) -> list[Path]:
+    paths = []
+    for ext in ("png", "pdf"):
+        with atomic_path(out_dir / f"{name}.{ext}") as tmp:
+            fig.savefig(tmp, format=ext, dpi=150, bbox_inches="tight")
+        paths.append(out_dir / f"{name}.{ext}")
+    plt.close(fig)
+    return paths
+
+
+def single_component(runs: pd.DataFrame, component: str, method: str) -> pd.DataFrame:
+    """Runs pruning only ``component`` with ``method`` (dense other component), plus the dense run at 0."""
+    short, other = SHORT[component], OTHER[component]
+    rows = runs[(runs[f"{other}_method"] == "dense") &
+                ((runs[f"{short}_method"] == method) | (runs[f"{short}_method"] == "dense"))]
+    return rows.sort_values(f"{short}_sparsity")
+
+
+def _dense_band(ax, noise: Mapping, column: str) -> None:
+    """Dense mean ± 2 sd over seeds (not for a self-referenced FID, whose base value is 0 by construction)."""
+    mean, std = noise[f"{column}_mean"], noise[f"{column}_std"]
+    if column == "fid" and noise.get("fid_self_referenced"):
+        return
+    if noise["seeds"] > 1 and std == std:
+        ax.axhspan(mean - 2 * std, mean + 2 * std, color="grey", alpha=0.2, label=f"dense ±2 sd ({noise['seeds']} seeds)")
+
+
+def sparsity_curves(runs: pd.DataFrame, noise: Mapping, component: str, method: str, out_dir: Path,
+                    published: pd.DataFrame | None = None) -> list[Path]:
+    rows = single_component(runs, component, method)
+    x = rows[f"{SHORT[component]}_sparsity"] * 100
+    fig, (ax_fid, ax_clip) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+    for ax, column, label in ((ax_fid, "fid", "FID"), (ax_clip, "clip_score", "CLIP score")):
+        ax.plot(x, rows[column], "o-", label="ours")
+        _dense_band(ax, noise, "fid" if column == "fid" else "clip")
+        if published is not None:
+            pub = _published_series(published, component, method)
+            if len(pub):
+                ax.plot(pub.x * 100, pub[column], "s--", alpha=0.7, label="published")
+        ax.set_xlabel(f"{component.replace('_', ' ')} sparsity (%)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    ax_fid.legend(fontsize=8)
+    fig.suptitle(f"Pruning only the {component.replace('_', ' ')}: {method}")
+    return save(fig, out_dir, f"curves-{component}-{method}")
+
+
+def _published_series(published: pd.DataFrame, component: str, method: str) -> pd.DataFrame:
+    if component == "text_encoder":
+        rows = published[(published.unet_sparsity == 0) & (published.text_method == method)]
+        return rows.assign(x=rows.text_sparsity).sort_values("x")
+    rows = published[(published.text_sparsity == 0) & (published.text_method == "magnitude")]
+    return rows.assign(x=rows.unet_sparsity).sort_values("x")
+
+
+def method_comparison(runs: pd.DataFrame, noise: Mapping, component: str, methods: Sequence[str],
+                      out_dir: Path) -> list[Path]:
+    fig, (ax_fid, ax_clip) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+    for method in methods:
+        rows = single_component(runs, component, method)
+        x = rows[f"{SHORT[component]}_sparsity"] * 100
+        ax_fid.plot(x, rows.fid, "o-", label=method)
+        ax_clip.plot(x, rows.clip_score, "o-", label=method)
+    _dense_band(ax_fid, noise, "fid")
+    _dense_band(ax_clip, noise, "clip")
+    for ax, label in ((ax_fid, "FID"), (ax_clip, "CLIP score")):
+        ax.set_xlabel(f"{component.replace('_', ' ')} sparsity (%)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    ax_fid.legend(fontsize=8)
+    fig.suptitle(f"Methods compared on the {component.replace('_', ' ')}")
+    return save(fig, out_dir, f"methods-{component}")
+
+
+def threshold_curve(rows: pd.DataFrame, noise: Mapping, text_method: str, out_dir: Path) -> list[Path]:
+    rows = rows.sort_values("nominal_full_sparsity")
+    fig, (ax_fid, ax_clip) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+    for ax, column, label, band in ((ax_fid, "fid", "FID", "fid"), (ax_clip, "clip_score", "CLIP score", "clip")):
+        ax.plot(rows.nominal_full_sparsity * 100, rows[column], "o-")
+        for _, row in rows.iterrows():
+            ax.annotate(f"{row.text_sparsity:.3g}/{row.unet_sparsity:.3g}", (row.nominal_full_sparsity * 100, row[column]),
+                        fontsize=6, alpha=0.7)
+        _dense_band(ax, noise, band)
+        ax.set_xlabel("nominal full-model sparsity (%)")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"Stepping both components down from their thresholds (text: {text_method})")
+    return save(fig, out_dir, f"thresholds-{text_method}")
+
+
+def image_grid(columns: Sequence[tuple[str, Path]], prompts: Sequence[str], out_dir: Path, name: str,
+               title: str) -> list[Path]:
+    """Rows: prompts; columns: runs (label, showcase folder). Same seed per prompt in every column."""
+    fig, axes = plt.subplots(len(prompts), len(columns), figsize=(1.6 * len(columns), 1.6 * len(prompts)),
+                             squeeze=False)
+    for j, (label, folder) in enumerate(columns):
+        for i, prompt in enumerate(prompts):
+            ax = axes[i][j]
+            ax.imshow(Image.open(Path(folder) / f"{i:06d}.png"))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(label, fontsize=8)
+            if j == 0:
+                ax.set_ylabel(prompt, fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    return save(fig, out_dir, name)
+
+
+def all_figures(runs: pd.DataFrame, *, kinds: Mapping[str, str], seed: int, showcase_dir, prompts: Sequence[str],
+                out_dir: str | Path, published: pd.DataFrame | None = None, self_referenced: bool = False) -> list[Path]:
+    """Every figure this config has runs for. ``showcase_dir(te, unet, seed)`` gives a run's showcase folder."""
+    out_dir = Path(out_dir)
+    noise = dense_noise(runs, seed if self_referenced else None)
+    base = runs[(runs.status == "ok") & (runs.seed == seed)]
+    written: list[Path] = []
+    for component in ("text_encoder", "unet"):
+        short, other = SHORT[component], OTHER[component]
+        single = base[(base[f"{other}_method"] == "dense") & (base[f"{short}_method"] != "dense")]
+        methods = sorted(single[f"{short}_method"].unique())
+        for method in methods:
+            written += sparsity_curves(base, noise, component, method, out_dir, published)
+            rows = single_component(base, component, method)
+            columns = [(f"{s:.1%}" if s else "dense", showcase_dir(t, u, seed))
+                       for s, t, u in zip(rows[f"{short}_sparsity"], rows.text_spec, rows.unet_spec)]
+            written += image_grid(columns, prompts, out_dir, f"grid-{component}-{method}",
+                                  f"{component.replace('_', ' ')} pruned with {method}")
+        if len(methods) > 1:
+            written += method_comparison(base, noise, component, methods, out_dir)
+    zipped = {n for n, k in kinds.items() if k == "zip"}
+    member = base.experiments.fillna("").apply(lambda v: bool(set(v.split(";")) & zipped))
+    for text_method in sorted(base[member].text_method.unique()):
+        rows = base[member & (base.text_method == text_method)]
+        written += threshold_curve(rows, noise, text_method, out_dir)
+        dense = base[(base.text_method == "dense") & (base.unet_method == "dense")]
+        ordered = pd.concat([dense, rows.sort_values("text_sparsity", ascending=False)])
+        columns = [("dense" if r.text_method == "dense" else f"{r.nominal_full_sparsity:.1%}",
+                    showcase_dir(r.text_spec, r.unet_spec, seed)) for r in ordered.itertuples()]
+        written += image_grid(columns, prompts, out_dir, f"grid-thresholds-{text_method}",
+                              f"both components from their thresholds down (text: {text_method})")
+    return written

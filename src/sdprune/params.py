@@ -1,0 +1,136 @@
+"""The settings each workflow stage takes from the (validated) config, as plain dicts.
+
+One function per stage, used twice: the rules pass its result to the job as
+`params` (which the job records in its provenance), and `sdprune.cache` calls it
+again on restore to check a cached artifact against the current config. Every
+config value that changes an artifact must go through here.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from .experiments import ComponentSpec
+from .methods import parse_method
+
+
+def model_params(config: Mapping) -> dict:
+    model = config["model"]
+    return {"source": model["source"], "revision": model["revision"], "dtype": model["dtype"], "seed": config["seed"]}
+
+
+def evaluation_prompt_params(config: Mapping) -> dict:
+    return dict(config["data"]["evaluation"])
+
+
+def calibration_prompt_params(config: Mapping) -> dict:
+    return {**config["data"]["calibration"], "split": config["data"]["evaluation"]["split"]}
+
+
+def calibration_params(config: Mapping, component: str, scope: str) -> dict:
+    """`CalibrationSettings` keyword arguments, the prompt count and the layer scope of a component."""
+    cal, unet = config["calibration"], config["calibration"]["unet"]
+    settings = dict(
+        max_length=cal["max_length"], count_padding=cal["count_padding"], batch_size=cal["batch_size"],
+        sequential=cal["sequential"], groups=cal["groups"][component],
+        num_steps=unet["num_steps"], guidance_scale=unet["guidance_scale"],
+        timestep_weighting=unet["timestep_weighting"], seed=config["seed"],
+    )
+    prompts = unet["num_prompts"] if component == "unet" else config["data"]["calibration"]["num_prompts"]
+    return {"calibration": settings, "num_prompts": prompts, "scope": scope, "dtype": config["model"]["dtype"]}
+
+
+def prune_params(config: Mapping, component: str, spec: ComponentSpec) -> dict:
+    """`PruneSettings` keyword arguments (pattern in its path form) plus the calibration they use."""
+    owl = config["pruning"]["owl"]
+    settings = dict(method=spec.method, pattern=spec.pattern, sparsity=spec.sparsity, scope=spec.scope,
+                    owl_m=owl["M"], owl_lambda=owl["lambda"])
+    params = {"settings": settings, "calibration": None, "num_prompts": 0, "dtype": config["model"]["dtype"]}
+    if parse_method(spec.method).statistics:  # data-free methods do not depend on calibration settings
+        calibration = calibration_params(config, component, spec.scope)
+        params.update(calibration=calibration["calibration"], num_prompts=calibration["num_prompts"])
+    return params
+
+
+def generation_params(config: Mapping, seed: int) -> dict:
+    """`GenerationSettings` keyword arguments for a run's images at ``seed``."""
+    return {"settings": dict(config["generation"], seed=int(seed)), "dtype": config["model"]["dtype"],
+            "showcase": list(config["reporting"]["showcase_prompts"])}
+
+
+def score_params(config: Mapping) -> dict:
+    scoring = config["scoring"]
+    return {"protocol": scoring["fid_protocol"], "batch_size": scoring["batch_size"],
+            "metric_weights": scoring["metric_weights"], "fid_reference": scoring["fid_reference"],
+            "clip_model": scoring["clip_model"], "clip_pretrained": scoring["clip_pretrained"]}
+
+
+def fid_weights_params(config: Mapping) -> dict:
+    return {"seed": config["seed"]}
+
+
+def clip_weights_params(config: Mapping) -> dict:
+    scoring = config["scoring"]
+    return {"model": scoring["clip_model"], "pretrained": scoring["clip_pretrained"], "seed": config["seed"]}
+
+
+def reference_images_params(config: Mapping) -> dict:
+    return {"split": config["data"]["evaluation"]["split"]}
+
+
+def aggregate_params(config: Mapping) -> dict:
+    """What the runs table needs to know of each run, in the order of `expand_runs`."""
+    from .experiments import expand_runs, infeasible_allocations
+
+    runs = [dict(text_encoder=run.key[0], unet=run.key[1], seed=run.seed, experiments=list(run.experiments),
+                 allocations=list(run.allocations)) for run in expand_runs(config)]
+    return {"model": config["model"]["name"], "runs": runs, "infeasible": infeasible_allocations(config)}
+
+
+def report_params(config: Mapping) -> dict:
+    """Settings of the paper tables and figures."""
+    from .experiments import experiment_kinds
+
+    return {"kinds": experiment_kinds(config), "seed": config["seed"],
+            "criterion": dict(config["reporting"]["cliff"]["criterion"]),
+            "prompts": list(config["reporting"]["showcase_prompts"]),
+            "self_referenced": config["scoring"]["fid_reference"] == "dense",
+            "compare_published": config["reporting"]["compare_published"]}
+
+
+def cliff_params(config: Mapping) -> dict:
+    cliff = config["reporting"]["cliff"]
+    return {"criterion": dict(cliff["criterion"]), "step": cliff["step"], "coarse": list(cliff["coarse"]),
+            "layers": config["pruning"]["layers"]}
+
+
+def expected_params(config: Mapping, rule: str, wildcards: Mapping[str, str]):
+    """The params a rule's job gets under ``config``: what a cached artifact's record must match."""
+    from .experiments import ComponentSpec
+
+    simple = {
+        "download_model": model_params, "download_fid_weights": fid_weights_params,
+        "download_clip_weights": clip_weights_params, "prepare_evaluation_prompts": evaluation_prompt_params,
+        "prepare_calibration_prompts": calibration_prompt_params, "extract_reference_images": reference_images_params,
+        "reference_features": score_params, "score": score_params, "aggregate_tables": aggregate_params,
+        "paper_tables": report_params, "figures": report_params, "cliff_round": cliff_params,
+        "cliffs_table": lambda c: {}, "download_coco_archive": lambda c: {},
+    }
+    if rule in simple:
+        return simple[rule](config)
+    if rule == "calibrate":
+        return calibration_params(config, wildcards["component"], _calibration_scope(config, wildcards["component"]))
+    if rule == "prune":
+        spec = ComponentSpec(wildcards["method"], wildcards["pattern"], float(wildcards["sparsity"]), wildcards["scope"])
+        return prune_params(config, wildcards["component"], spec)
+    if rule == "generate_images":
+        return generation_params(config, int(wildcards["seed"]))
+    raise KeyError(f"no params known for rule {rule!r}")
+
+
+def _calibration_scope(config: Mapping, component: str) -> str:
+    """Statistics cover convolutions too if any run prunes them in this component."""
+    from .experiments import expand_runs
+
+    scopes = {r.spec(component).scope for r in expand_runs(config) if r.spec(component)}
+    return "linear+conv" if "linear+conv" in scopes else "linear"

@@ -1,0 +1,75 @@
+import pandas as pd
+import pytest
+
+from sdprune.cliffs import Criterion
+from sdprune.paper_tables import dense_noise, paper_tables, write_tables
+
+COLUMNS = ["text_spec", "unet_spec", "experiments", "allocation", "status", "text_method", "text_sparsity",
+           "unet_method", "unet_sparsity", "nominal_full_sparsity", "true_full_sparsity", "fid", "clip_score", "seed"]
+
+
+def row(text_method, ts, us, fid, clip, experiments, allocation="", seed=0, status="ok"):
+    te = "dense" if text_method == "dense" else f"{text_method}-unstructured-{ts:g}"
+    unet = "dense" if us == 0 else f"magnitude-unstructured-{us:g}"
+    nominal = (ts * 340_387_840 + us * 865_910_724) / 1_206_298_564
+    return [te, unet, experiments, allocation, status, text_method, ts, "dense" if us == 0 else "magnitude", us,
+            nominal, nominal / 2, fid, clip, seed]
+
+
+@pytest.fixture
+def runs():
+    rows = [
+        row("dense", 0, 0, 18.0, 0.314, "dense"), row("dense", 0, 0, 18.4, 0.313, "seed_variance", seed=1),
+        row("magnitude", 0.6, 0, 21.0, 0.28, "text"), row("magnitude", 0.625, 0, 60.0, 0.22, "text"),
+        row("dense", 0, 0.4, 21.5, 0.31, "unet"), row("dense", 0, 0.5, 70.0, 0.28, "unet"),
+        row("magnitude", 0.53, 0.07, 20.0, 0.308, "ratios", "0.2@75:25"),
+        row("magnitude", 0.35, 0.14, 20.5, 0.314, "ratios", "0.2@50:50"),
+        row("owl_magnitude", 0.53, 0.07, 21.0, 0.307, "ratios", "0.2@75:25"),
+        row("magnitude", 0.475, 0.35, 18.2, 0.311, "thresholds"),
+        row("magnitude", 0.5, 0.375, 20.2, 0.309, "thresholds"),
+    ]
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    na = {c: None for c in COLUMNS}
+    na.update(experiments="ratios", allocation="0.4@75:25", status="N/A: the text encoder would need 106%",
+              nominal_full_sparsity=0.4)
+    return pd.concat([frame, pd.DataFrame([na])], ignore_index=True)
+
+
+KINDS = {"text": "grid", "unet": "grid", "ratios": "allocation", "thresholds": "zip", "dense": "grid"}
+
+
+def test_every_table_is_built(runs):
+    tables = paper_tables(runs, kinds=KINDS, seed=0, criterion=Criterion("fid", 1.2))
+    assert list(tables) == [f"table{n}" for n in range(2, 11)]
+    best = tables["table2"]
+    assert list(best.text_sparsity) == [0.6, 0.0] and list(best.unet_sparsity) == [0.0, 0.4]
+    grid = tables["table3"]
+    assert grid.loc["20%", "75:25"] == "20" and grid.loc["40%", "75:25"] == "N/A"
+    assert grid.loc["20%", "50:50"] == "20.5"
+    assert tables["table7"].loc["20%", "75:25"] == "21"  # the OWL variant
+    assert list(tables["table6"].text_sparsity) == [0.0, 0.5, 0.475]  # dense first, then from the threshold down
+    assert len(tables["table10"]) == 1  # only the dense row: no OWL threshold runs here
+
+
+def test_published_values_sit_beside_ours(runs):
+    published = pd.read_csv("data/published/ramesh-zhao-2024-sd2.csv")
+    tables = paper_tables(runs, kinds=KINDS, seed=0, published=published)
+    assert tables["table3"].loc["20%", "75:25"] == "20 (pub 20.92, -0.92)"
+    six = tables["table6"].set_index("text_sparsity")
+    assert six.loc[0.475, "fid_published"] == 18.15
+    assert six.loc[0.475, "fid_difference"] == pytest.approx(18.2 - 18.15)
+
+
+def test_dense_noise_spans_the_seeds(runs):
+    noise = dense_noise(runs)
+    assert noise["seeds"] == 2 and noise["fid_mean"] == pytest.approx(18.2)
+    assert noise["fid_std"] == pytest.approx(pd.Series([18.0, 18.4]).std())
+
+
+def test_tables_are_written_in_three_formats(runs, tmp_path):
+    tables = paper_tables(runs, kinds={"text": "grid"}, seed=0)
+    written = write_tables(tables, tmp_path, noise=dense_noise(runs))
+    assert len(written) == 27
+    assert "No runs of this kind" in (tmp_path / "table5.md").read_text()
+    assert "\\begin{tabular}" in (tmp_path / "table2.tex").read_text()
+    assert "Dense FID: 18.2 ± 0.28" in (tmp_path / "table2.md").read_text()

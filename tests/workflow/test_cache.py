@@ -1,0 +1,141 @@
+"""DVC as the artifact store, with real git and DVC in temporary repositories and a local remote."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from .conftest import REPO, copy_workflow, job_counts, snakemake
+
+pytestmark = pytest.mark.workflow
+
+GPU_STAGES = {"download_model", "calibrate", "prune", "generate_images", "score", "reference_features"}
+CONFIG = "config/tiny.yaml"
+
+
+def run(cmd, cwd, **kwargs):
+    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, **kwargs)
+    assert result.returncode == 0, f"{cmd}: {result.stdout[-2000:]} {result.stderr[-2000:]}"
+    return result
+
+
+def sdprune(cwd, *args):
+    return run([sys.executable, "-m", "sdprune", *args], cwd)
+
+
+@pytest.fixture(scope="module")
+def origin(tiny_run, tmp_path_factory):
+    """A git + DVC repository holding the finished tiny run, published to a local remote."""
+    root = tmp_path_factory.mktemp("dvc")
+    repo = copy_workflow(root / "origin")
+    shutil.copy2(REPO / ".gitignore", repo / ".gitignore")
+    for part in ("results", "resources", "logs", ".snakemake"):
+        shutil.copytree(tiny_run / part, repo / part, symlinks=True)
+    run(["git", "init", "-q"], repo)
+    run(["git", "config", "user.email", "test@sdprune.invalid"], repo)
+    run(["git", "config", "user.name", "test"], repo)
+    run([sys.executable, "-m", "dvc", "init", "-q"], repo)
+    run([sys.executable, "-m", "dvc", "remote", "add", "-d", "store", str(root / "remote")], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-q", "-m", "workflow"], repo)
+    published = sdprune(repo, "publish", "--configfile", CONFIG, "--commit")
+    return {"repo": repo, "remote": root / "remote", "log": published.stderr}
+
+
+def clone(origin, tmp_path, name):
+    target = tmp_path / name
+    run(["git", "clone", "-q", str(origin["repo"]), str(target)], tmp_path)
+    return target
+
+
+def edit_config(repo, change):
+    config = yaml.safe_load((repo / CONFIG).read_text())
+    change(config)
+    (repo / CONFIG).write_text(yaml.safe_dump(config))
+
+
+def planned(repo):
+    dry = snakemake(repo, "-n", "--configfile", CONFIG)
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    return job_counts(dry.stdout), dry.stdout + dry.stderr
+
+
+def test_publish_gives_every_artifact_its_own_dvc_file(origin):
+    repo = origin["repo"]
+    tracked = run(["git", "ls-files"], repo).stdout.split()
+    dvc_files = [f for f in tracked if f.endswith(".dvc")]
+    assert "results/tiny/prune/text_encoder/linear/wanda/unstructured/0.6/artifact.safetensors.dvc" in dvc_files
+    assert "results/tiny/runs/te=dense/unet=dense/seed=0/images.dvc" in dvc_files
+    assert "results/tiny/runs/te=dense/unet=dense/seed=0/scores.json.dvc" in dvc_files
+    assert "results/tiny/tables/runs.csv.dvc" in dvc_files
+    assert "provenance/tiny.json" in tracked
+    assert not [f for f in tracked if f.endswith((".safetensors", ".png"))]  # no data in git
+    pushed = sum(f.stat().st_size for f in origin["remote"].rglob("*") if f.is_file())
+    assert pushed > 1_000_000
+    print(f"pushed {pushed} bytes in {sum(1 for f in origin['remote'].rglob('*') if f.is_file())} objects "
+          f"for {len(dvc_files)} artifacts")
+    # A finished run stays finished after publishing (dvc add re-links files; their times are kept).
+    assert "Nothing to be done" in planned(repo)[1]
+
+
+def test_publish_is_refused_while_jobs_remain(origin, tmp_path):
+    repo = clone(origin, tmp_path, "unfinished")
+    result = subprocess.run([sys.executable, "-m", "sdprune", "publish", "--configfile", CONFIG], cwd=repo,
+                            capture_output=True, text=True)
+    assert result.returncode != 0 and "not finished" in result.stderr
+
+
+def test_a_fresh_clone_restores_to_nothing_to_do(origin, tmp_path):
+    repo = clone(origin, tmp_path, "fresh")
+    sdprune(repo, "restore", "--configfile", CONFIG)
+    counts, text = planned(repo)
+    assert "Nothing to be done" in text, counts
+    assert (repo / "results/tiny/runs/te=dense/unet=dense/seed=0/images/000000.png").exists()
+
+
+def test_scores_alone_rebuild_tables_and_figures_without_gpu_stages(origin, tmp_path):
+    repo = clone(origin, tmp_path, "scores")
+    sdprune(repo, "restore", "--configfile", CONFIG, "--only", "scores")
+    assert not (repo / "results/tiny/prune").exists()
+    assert not (repo / "results/tiny/runs/te=dense/unet=dense/seed=0/images").exists()
+    counts, _ = planned(repo)
+    assert not GPU_STAGES & set(counts), counts
+    assert {"aggregate_tables", "paper_tables", "figures"} <= set(counts)
+
+
+def test_one_new_sparsity_runs_exactly_its_chain(origin, tmp_path):
+    repo = clone(origin, tmp_path, "new-sparsity")
+    sdprune(repo, "restore", "--configfile", CONFIG)
+    edit_config(repo, lambda c: c["experiments"][0]["text_encoder"]["sparsity"].append(0.5))
+    counts, text = planned(repo)
+    assert {k: counts[k] for k in GPU_STAGES & set(counts)} == {"prune": 1, "generate_images": 1, "score": 1}, counts
+    assert "text_encoder/linear/magnitude/unstructured/0.5" in text
+
+
+def test_a_changed_generation_setting_reruns_generation_not_pruning(origin, tmp_path):
+    repo = clone(origin, tmp_path, "guidance")
+    edit_config(repo, lambda c: c["generation"].update(guidance_scale=5.0))
+    result = sdprune(repo, "restore", "--configfile", CONFIG)
+    assert "not adopted" in result.stdout and "generation.provenance.json" in result.stdout
+    counts, _ = planned(repo)
+    runs = len(list((origin["repo"] / "results/tiny/runs").glob("*/*/*/generation.json")))
+    assert counts["generate_images"] == counts["score"] == runs
+    assert "prune" not in counts and "calibrate" not in counts and "download_model" not in counts
+    assert counts["aggregate_tables"] == 1
+
+
+def test_an_artifact_made_under_another_config_is_not_adopted(origin, tmp_path):
+    """OWL's lambda is not in any path: only the provenance record can tell the artifacts apart."""
+    repo = clone(origin, tmp_path, "owl-lambda")
+    edit_config(repo, lambda c: c.setdefault("pruning", {}).setdefault("owl", {}).update({"lambda": 0.05}))
+    result = sdprune(repo, "restore", "--configfile", CONFIG)
+    rejected = [line for line in result.stdout.splitlines() if line.startswith("not adopted")]
+    owl = [line for line in rejected if "/owl_magnitude/" in line and line.split(":")[1].strip().endswith("provenance.json")]
+    assert len(owl) == 2 and all("config differs" in line for line in owl)
+    assert not (repo / "results/tiny/prune/text_encoder/linear/owl_magnitude/unstructured/0.6/artifact.safetensors").exists()
+    assert (repo / "results/tiny/prune/text_encoder/linear/magnitude/unstructured/0.6/artifact.safetensors").exists()
+    counts, _ = planned(repo)
+    assert counts["prune"] == 2 and "calibrate" not in counts
