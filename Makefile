@@ -25,7 +25,7 @@ demo: venv
 	@cat results/tiny/tables/runs.md
 
 test: venv
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -rs --durations=15
 
 test-unit: venv
 	$(BIN)/python -m pytest tests/unit

@@ -223,18 +223,22 @@ def cliff_round_inputs(wildcards):
     return {"dense": run_path(DENSE, DENSE, SEED, "scores.json"), **cliff_points(wildcards)}
 
 
-def cliff_final_states(wildcards):
-    """Follow each series' rounds until one says done (Snakemake re-evaluates after every checkpoint)."""
-    finals = []
-    for series in config["reporting"]["cliff"]["series"]:
-        round_ = 0
-        while True:
-            state = checkpoints.cliff_round.get(round=round_, **series).output.state
-            if json.loads(Path(state).read_text())["done"]:
-                finals.append(state)
-                break
-            round_ += 1
-    return finals
+def cliff_final_state(wildcards):
+    """Follow one series' rounds until one says done (Snakemake re-evaluates after every checkpoint).
+
+    One job per series, so every series searches in parallel and a dry run shows each first round.
+    """
+    round_ = 0
+    while True:
+        state = checkpoints.cliff_round.get(round=round_, component=wildcards.component,
+                                           method=wildcards.method).output.state
+        if json.loads(Path(state).read_text())["done"]:
+            return state
+        round_ += 1
+
+
+def cliff_series_results():
+    return [rules.cliff_series.output.state.format(**series) for series in config["reporting"]["cliff"]["series"]]
 
 
 def report_targets():

@@ -10,7 +10,7 @@ rule prune:
     output:
         artifact=f"{PRUNED}/artifact.safetensors",
         report=f"{PRUNED}/report.json",
-        provenance=f"{PRUNED}/provenance.json",
+        provenance=f"{PRUNED}/artifact.provenance.json",
     params:
         stage=prune_params,
         device=config["device"],

@@ -69,9 +69,26 @@ checkpoint cliff_round:
         "../scripts/cliff_round.py"
 
 
+rule cliff_series:
+    input:
+        final=cliff_final_state,
+    output:
+        state=f"{RESULTS}/cliffs/{{component}}/{{method}}/final.json",
+        provenance=f"{RESULTS}/cliffs/{{component}}/{{method}}/final.provenance.json",
+    params:
+        stage={},
+    conda:
+        ENV
+    log:
+        f"logs/{MODEL}/cliffs/{{component}}-{{method}}-final.log",
+    localrule: True
+    script:
+        "../scripts/cliff_series.py"
+
+
 rule cliffs_table:
     input:
-        states=cliff_final_states,
+        states=cliff_series_results(),
     output:
         table=report(f"{RESULTS}/tables/cliffs.md", caption="../report/cliffs.rst", category="Tables"),
         csv=f"{RESULTS}/tables/cliffs.csv",

@@ -4,12 +4,13 @@ import pandas as pd
 
 from sdprune.figures import all_figures
 from sdprune.jobs import snakemake_job
+from sdprune.tables import read_runs
 
 stage = snakemake.params.stage
 with snakemake_job(snakemake) as log:
     template = snakemake.params.showcase_template
     written = all_figures(
-        pd.read_csv(snakemake.input.runs),
+        read_runs(snakemake.input.runs),
         kinds=stage["kinds"],
         seed=stage["seed"],
         showcase_dir=lambda te, unet, seed: template.format(te=te, unet=unet, seed=seed),

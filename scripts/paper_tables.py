@@ -4,11 +4,12 @@ import pandas as pd
 
 from sdprune.cliffs import Criterion
 from sdprune.jobs import snakemake_job
+from sdprune.tables import read_runs
 from sdprune.paper_tables import dense_noise, paper_tables, write_tables
 
 stage = snakemake.params.stage
 with snakemake_job(snakemake) as log:
-    runs = pd.read_csv(snakemake.input.runs)
+    runs = read_runs(snakemake.input.runs)
     published = pd.read_csv(snakemake.input.published) if snakemake.input.published else None
     tables = paper_tables(runs, kinds=stage["kinds"], seed=stage["seed"],
                           criterion=Criterion(**stage["criterion"]), published=published)

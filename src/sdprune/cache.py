@@ -26,7 +26,7 @@ from .provenance import code_fingerprint, fingerprint
 log = logging.getLogger(__name__)
 
 # With `--only scores`: what tables and figures are rebuilt from (no checkpoint, no image set).
-REPORTING_RULES = {"score", "generate_images", "cliff_round"}
+REPORTING_RULES = {"score", "generate_images", "cliff_round", "cliff_series"}
 
 
 class PublishRefused(RuntimeError):
@@ -184,7 +184,9 @@ def restore(*, workdir: str | Path, configfile: str, config: Mapping, only: str 
     report.pulled = wanted
     for key, reason in sorted(rejected.items()):
         log.info("not adopted: %s (%s)", key, reason)
-    # Order the pulled files' times along the DAG and record current params and code in
-    # Snakemake's metadata, so a later config change still triggers its reruns.
-    _snakemake(workdir, configfile, "--touch", "--forceall", "--cores", "1", "--quiet")
+    # Order the pulled outputs' times along the DAG and record current params and code in
+    # Snakemake's metadata, so a later config change still triggers its reruns. Only pulled
+    # outputs are targets: the rest (a drop-off search's later rounds, say) is Snakemake's to run.
+    if wanted:
+        _snakemake(workdir, configfile, "--touch", "--forceall", "--quiet", "--cores", "1", *wanted)  # targets last: --quiet takes values
     return report

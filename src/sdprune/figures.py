@@ -21,7 +21,7 @@ import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from .io import atomic_path  # noqa: E402
-from .paper_tables import dense_noise  # noqa: E402
+from .paper_tables import dense_noise, in_experiments  # noqa: E402
 
 SHORT = {"text_encoder": "text", "unet": "unet"}
 OTHER = {"text_encoder": "unet", "unet": "text"}
@@ -59,19 +59,24 @@ def sparsity_curves(runs: pd.DataFrame, noise: Mapping, component: str, method: 
     rows = single_component(runs, component, method)
     x = rows[f"{SHORT[component]}_sparsity"] * 100
     fig, (ax_fid, ax_clip) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
-    for ax, column, label in ((ax_fid, "fid", "FID"), (ax_clip, "clip_score", "CLIP score")):
+    for ax, column in ((ax_fid, "fid"), (ax_clip, "clip_score")):
         ax.plot(x, rows[column], "o-", label="ours")
         _dense_band(ax, noise, "fid" if column == "fid" else "clip")
         if published is not None:
             pub = _published_series(published, component, method)
             if len(pub):
                 ax.plot(pub.x * 100, pub[column], "s--", alpha=0.7, label="published")
+    _label_sparsity_axes(ax_fid, ax_clip, component)
+    fig.suptitle(f"Pruning only the {component.replace('_', ' ')}: {method}")
+    return save(fig, out_dir, f"curves-{component}-{method}")
+
+
+def _label_sparsity_axes(ax_fid, ax_clip, component: str) -> None:
+    for ax, label in ((ax_fid, "FID"), (ax_clip, "CLIP score")):
         ax.set_xlabel(f"{component.replace('_', ' ')} sparsity (%)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     ax_fid.legend(fontsize=8)
-    fig.suptitle(f"Pruning only the {component.replace('_', ' ')}: {method}")
-    return save(fig, out_dir, f"curves-{component}-{method}")
 
 
 def _published_series(published: pd.DataFrame, component: str, method: str) -> pd.DataFrame:
@@ -92,11 +97,7 @@ def method_comparison(runs: pd.DataFrame, noise: Mapping, component: str, method
         ax_clip.plot(x, rows.clip_score, "o-", label=method)
     _dense_band(ax_fid, noise, "fid")
     _dense_band(ax_clip, noise, "clip")
-    for ax, label in ((ax_fid, "FID"), (ax_clip, "CLIP score")):
-        ax.set_xlabel(f"{component.replace('_', ' ')} sparsity (%)")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    ax_fid.legend(fontsize=8)
+    _label_sparsity_axes(ax_fid, ax_clip, component)
     fig.suptitle(f"Methods compared on the {component.replace('_', ' ')}")
     return save(fig, out_dir, f"methods-{component}")
 
@@ -157,7 +158,7 @@ def all_figures(runs: pd.DataFrame, *, kinds: Mapping[str, str], seed: int, show
         if len(methods) > 1:
             written += method_comparison(base, noise, component, methods, out_dir)
     zipped = {n for n, k in kinds.items() if k == "zip"}
-    member = base.experiments.fillna("").apply(lambda v: bool(set(v.split(";")) & zipped))
+    member = in_experiments(base, zipped)
     for text_method in sorted(base[member].text_method.unique()):
         rows = base[member & (base.text_method == text_method)]
         written += threshold_curve(rows, noise, text_method, out_dir)

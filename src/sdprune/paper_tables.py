@@ -21,6 +21,13 @@ from .tables import to_markdown
 RATIOS = ("75:25", "50:50", "25:75")
 
 
+def in_experiments(runs: pd.DataFrame, names: set[str]) -> pd.Series:
+    """Which rows belong to any of the named experiments: a boolean mask, also for no rows at all
+    (an empty `.apply` result is not boolean, and indexing with it would select columns)."""
+    return pd.Series([bool(set(str(v).split(";")) & names) for v in runs.experiments.fillna("")],
+                     index=runs.index, dtype=bool)
+
+
 def base_runs(runs: pd.DataFrame, seed: int) -> pd.DataFrame:
     """Runs at the base seed that produced results (N/A rows and seed replicates left out)."""
     ok = runs[runs.status == "ok"]
@@ -77,7 +84,7 @@ def _with_published(frame: pd.DataFrame, find) -> pd.DataFrame:
 def _experiment_rows(runs: pd.DataFrame, names: set[str], text_method: str) -> pd.DataFrame:
     if not names:
         return runs.iloc[0:0]
-    member = runs.experiments.fillna("").apply(lambda value: bool(set(value.split(";")) & names))
+    member = in_experiments(runs, names)
     return runs[member & (runs.text_method == text_method)]
 
 
@@ -100,7 +107,7 @@ def allocation_grid(runs: pd.DataFrame, names: set[str], text_method: str, metri
                     find=None) -> pd.DataFrame:
     """Tables 3/4 (7/8 with OWL): total sparsity x text:image ratio; N/A where no component can take it."""
     rows = _experiment_rows(runs, names, text_method)
-    na = infeasible[infeasible.experiments.fillna("").apply(lambda v: bool(set(v.split(";")) & names))]
+    na = infeasible[in_experiments(infeasible, names)]
     totals = sorted({float(a.split("@")[0]) for a in list(rows.allocation) + list(na.allocation) if a})
     ratios = [r for r in RATIOS if any(str(a).endswith("@" + r) for a in list(rows.allocation) + list(na.allocation))]
     ratios += sorted({a.split("@")[1] for a in list(rows.allocation) + list(na.allocation) if a} - set(ratios))
@@ -109,7 +116,7 @@ def allocation_grid(runs: pd.DataFrame, names: set[str], text_method: str, metri
     for total in totals:
         for ratio in ratios:
             label = f"{total:g}@{ratio}"
-            match = rows[rows.allocation.fillna("").str.split(";").apply(lambda labels: label in labels)]
+            match = rows[[label in str(labels).split(";") for labels in rows.allocation.fillna("")]]
             if len(match):
                 row = match.iloc[0]
                 value = float(row[metric])

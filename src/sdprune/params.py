@@ -8,25 +8,47 @@ config value that changes an artifact must go through here.
 
 from __future__ import annotations
 
-from typing import Mapping
+import functools
+from typing import Callable, Mapping
 
 from .experiments import ComponentSpec
 from .methods import parse_method
 
 
+def _sorted_keys(value):
+    if isinstance(value, Mapping):
+        return {key: _sorted_keys(value[key]) for key in sorted(value)}
+    if isinstance(value, (list, tuple)):
+        return [_sorted_keys(item) for item in value]
+    return value
+
+
+def canonical(function: Callable[..., dict]) -> Callable[..., dict]:
+    """Keys sorted at every level: Snakemake compares params as text, so reordering keys in a
+    config file (or a YAML dump that sorts them) must not look like a change of settings."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        return _sorted_keys(function(*args, **kwargs))
+    return wrapper
+
+
+@canonical
 def model_params(config: Mapping) -> dict:
     model = config["model"]
     return {"source": model["source"], "revision": model["revision"], "dtype": model["dtype"], "seed": config["seed"]}
 
 
+@canonical
 def evaluation_prompt_params(config: Mapping) -> dict:
     return dict(config["data"]["evaluation"])
 
 
+@canonical
 def calibration_prompt_params(config: Mapping) -> dict:
     return {**config["data"]["calibration"], "split": config["data"]["evaluation"]["split"]}
 
 
+@canonical
 def calibration_params(config: Mapping, component: str, scope: str) -> dict:
     """`CalibrationSettings` keyword arguments, the prompt count and the layer scope of a component."""
     cal, unet = config["calibration"], config["calibration"]["unet"]
@@ -40,11 +62,12 @@ def calibration_params(config: Mapping, component: str, scope: str) -> dict:
     return {"calibration": settings, "num_prompts": prompts, "scope": scope, "dtype": config["model"]["dtype"]}
 
 
+@canonical
 def prune_params(config: Mapping, component: str, spec: ComponentSpec) -> dict:
     """`PruneSettings` keyword arguments (pattern in its path form) plus the calibration they use."""
-    owl = config["pruning"]["owl"]
-    settings = dict(method=spec.method, pattern=spec.pattern, sparsity=spec.sparsity, scope=spec.scope,
-                    owl_m=owl["M"], owl_lambda=owl["lambda"])
+    settings = dict(method=spec.method, pattern=spec.pattern, sparsity=spec.sparsity, scope=spec.scope)
+    if parse_method(spec.method).plan == "owl":  # only OWL's artifacts depend on OWL's settings
+        settings.update(owl_m=config["pruning"]["owl"]["M"], owl_lambda=config["pruning"]["owl"]["lambda"])
     params = {"settings": settings, "calibration": None, "num_prompts": 0, "dtype": config["model"]["dtype"]}
     if parse_method(spec.method).statistics:  # data-free methods do not depend on calibration settings
         calibration = calibration_params(config, component, spec.scope)
@@ -52,12 +75,14 @@ def prune_params(config: Mapping, component: str, spec: ComponentSpec) -> dict:
     return params
 
 
+@canonical
 def generation_params(config: Mapping, seed: int) -> dict:
     """`GenerationSettings` keyword arguments for a run's images at ``seed``."""
     return {"settings": dict(config["generation"], seed=int(seed)), "dtype": config["model"]["dtype"],
             "showcase": list(config["reporting"]["showcase_prompts"])}
 
 
+@canonical
 def score_params(config: Mapping) -> dict:
     scoring = config["scoring"]
     return {"protocol": scoring["fid_protocol"], "batch_size": scoring["batch_size"],
@@ -65,19 +90,23 @@ def score_params(config: Mapping) -> dict:
             "clip_model": scoring["clip_model"], "clip_pretrained": scoring["clip_pretrained"]}
 
 
+@canonical
 def fid_weights_params(config: Mapping) -> dict:
     return {"seed": config["seed"]}
 
 
+@canonical
 def clip_weights_params(config: Mapping) -> dict:
     scoring = config["scoring"]
     return {"model": scoring["clip_model"], "pretrained": scoring["clip_pretrained"], "seed": config["seed"]}
 
 
+@canonical
 def reference_images_params(config: Mapping) -> dict:
     return {"split": config["data"]["evaluation"]["split"]}
 
 
+@canonical
 def aggregate_params(config: Mapping) -> dict:
     """What the runs table needs to know of each run, in the order of `expand_runs`."""
     from .experiments import expand_runs, infeasible_allocations
@@ -87,6 +116,7 @@ def aggregate_params(config: Mapping) -> dict:
     return {"model": config["model"]["name"], "runs": runs, "infeasible": infeasible_allocations(config)}
 
 
+@canonical
 def report_params(config: Mapping) -> dict:
     """Settings of the paper tables and figures."""
     from .experiments import experiment_kinds
@@ -98,6 +128,7 @@ def report_params(config: Mapping) -> dict:
             "compare_published": config["reporting"]["compare_published"]}
 
 
+@canonical
 def cliff_params(config: Mapping) -> dict:
     cliff = config["reporting"]["cliff"]
     return {"criterion": dict(cliff["criterion"]), "step": cliff["step"], "coarse": list(cliff["coarse"]),
@@ -114,7 +145,7 @@ def expected_params(config: Mapping, rule: str, wildcards: Mapping[str, str]):
         "prepare_calibration_prompts": calibration_prompt_params, "extract_reference_images": reference_images_params,
         "reference_features": score_params, "score": score_params, "aggregate_tables": aggregate_params,
         "paper_tables": report_params, "figures": report_params, "cliff_round": cliff_params,
-        "cliffs_table": lambda c: {}, "download_coco_archive": lambda c: {},
+        "cliffs_table": lambda c: {}, "cliff_series": lambda c: {}, "download_coco_archive": lambda c: {},
     }
     if rule in simple:
         return simple[rule](config)

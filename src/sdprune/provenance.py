@@ -7,6 +7,7 @@ only if its record still matches the current config and code.
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import platform
@@ -36,24 +37,63 @@ def code_version() -> str:
         return _version("sdprune")
 
 
-@functools.lru_cache(maxsize=8)
-def library_fingerprint(library: Path = LIBRARY) -> str:
-    """sha256 over a library tree's source files (their paths and contents)."""
-    digest = hashlib.sha256()
-    for path in sorted(library.rglob("*.py")):
-        digest.update(str(path.relative_to(library)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+def _imported_modules(source: Path, module: str) -> set[str]:
+    """Names of the sdprune modules a file imports (anywhere in it, lazy imports included)."""
+    package = module if source.name == "__init__.py" else module.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(source.read_text(), str(source))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parent + ([base] if base else []))
+            found.add(base)
+            found |= {f"{base}.{alias.name}" for alias in node.names}  # kept below only if a module
+    return {name for name in found if name == "sdprune" or name.startswith("sdprune.")}
+
+
+def _module_file(name: str, library: Path) -> Path | None:
+    relative = Path(*name.split(".")[1:])
+    for candidate in (library / relative / "__init__.py", (library / relative).with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def library_closure(script: Path, library: Path) -> list[Path]:
+    """The library files a script runs: every sdprune module it imports, transitively, and their packages."""
+    seen: dict[str, Path] = {}
+    pending = [(script, "__main__")]
+    while pending:
+        source, module = pending.pop()
+        for name in _imported_modules(source, module):
+            parts = name.split(".")
+            for depth in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__ and a/b/__init__ too
+                parent = ".".join(parts[:depth])
+                path = _module_file(parent, library)
+                if path is not None and parent not in seen:
+                    seen[parent] = path
+                    pending.append((path, parent))
+    return sorted(set(seen.values()))
 
 
 def code_fingerprint(rule: str, workflow_root: str | Path = WORKFLOW_ROOT) -> str:
-    """The code a rule's artifacts depend on: its script (scripts/<rule>.py) and the workflow's library
-    (`src/sdprune` beside the workflow, which is what its jobs import)."""
-    library = Path(workflow_root).resolve() / "src" / "sdprune"
-    digest = hashlib.sha256(library_fingerprint(library if library.is_dir() else LIBRARY).encode())
-    script = Path(workflow_root) / "scripts" / f"{rule}.py"
+    """The code a rule's artifacts depend on: its script (scripts/<rule>.py) and the library modules the
+    script imports, transitively, from the workflow's `src/sdprune` (what its jobs import).
+
+    A change to a module a rule never imports (the tables, the cache) keeps that rule's artifacts valid.
+    """
+    root = Path(workflow_root).resolve()
+    library = root / "src" / "sdprune"
+    library = library if library.is_dir() else LIBRARY
+    digest = hashlib.sha256()
+    script = root / "scripts" / f"{rule}.py"
     if script.exists():
         digest.update(script.read_bytes())
+        for path in library_closure(script, library):
+            digest.update(str(path.relative_to(library)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 

@@ -12,6 +12,17 @@ from .io import atomic_path, read_json, write_text
 from .models.components import COMPONENTS
 
 SHORT = {"text_encoder": "text", "unet": "unet"}
+# Columns that hold text; a column left empty in every row must still read back as text, not NaN floats.
+TEXT_COLUMNS = ("model", "text_spec", "unet_spec", "experiments", "allocation", "status", "text_method",
+                "text_pattern", "text_layers", "unet_method", "unet_pattern", "unet_layers", "fid_protocol")
+
+
+def read_runs(path: str | Path) -> pd.DataFrame:
+    """The runs table as `write_table` wrote it, text columns as strings ("" where empty)."""
+    runs = pd.read_csv(path, dtype={column: str for column in TEXT_COLUMNS}, keep_default_na=False,
+                       na_values={column: [""] for column in pd.read_csv(path, nrows=0).columns
+                                  if column not in TEXT_COLUMNS})
+    return runs
 
 
 def run_row(model: str, run: dict, record: dict, scores: dict) -> dict:

@@ -60,3 +60,46 @@ def test_other_code_is_not_adopted(tmp_path):
     adopted, rejected = adoption(made, CONFIG, tmp_path)
     assert rejected["model.provenance.json"] == "code differs from the one that made it"
     assert adopted == {"prompts.provenance.json"}
+
+
+def write_workflow(root, modules):
+    library = root / "src" / "sdprune"
+    (library / "sub").mkdir(parents=True, exist_ok=True)
+    (root / "scripts").mkdir(exist_ok=True)
+    (root / "scripts" / "rule.py").write_text("from sdprune.a import f\n")
+    for name, text in {"__init__.py": "", "sub/__init__.py": "", **modules}.items():
+        (library / name).write_text(text)
+
+
+def test_the_code_fingerprint_follows_the_scripts_imports_only(tmp_path):
+    modules = {"a.py": "def f():\n    from .sub import deep\n", "sub/deep.py": "X = 1\n", "unused.py": "Y = 1\n"}
+    write_workflow(tmp_path, modules)
+    before = code_fingerprint("rule", tmp_path)
+    write_workflow(tmp_path, {**modules, "unused.py": "Y = 2\n"})
+    assert code_fingerprint("rule", tmp_path) == before  # a module the rule never imports
+    write_workflow(tmp_path, {**modules, "unused.py": "Y = 2\n", "sub/deep.py": "X = 2\n"})
+    assert code_fingerprint("rule", tmp_path) != before  # imported lazily, two levels down
+
+
+def test_params_do_not_depend_on_the_order_of_keys_in_the_config():
+    reordered = copy.deepcopy(CONFIG)
+    reordered["data"]["evaluation"] = dict(reversed(list(CONFIG["data"]["evaluation"].items())))
+    reordered["generation"] = dict(reversed(list(CONFIG["generation"].items())))
+    for rule, wildcards in (("prepare_evaluation_prompts", {}), ("generate_images", {"seed": "0"})):
+        assert repr(expected_params(reordered, rule, wildcards)) == repr(expected_params(CONFIG, rule, wildcards))
+
+
+def test_owl_settings_belong_to_owl_artifacts_only():
+    from pathlib import Path
+
+    from sdprune.validation import load_config
+
+    root = Path(__file__).resolve().parents[2]
+    config = load_config(root / "config/tiny.yaml", root / "schemas/config.schema.yaml")
+    changed = copy.deepcopy(config)
+    changed["pruning"]["owl"]["lambda"] = 0.05
+    for method, differs in (("magnitude", False), ("wanda", False), ("owl_magnitude", True), ("owl_wanda", True)):
+        wildcards = {"component": "text_encoder", "scope": "linear", "method": method, "pattern": "unstructured",
+                     "sparsity": "0.5"}
+        before, after = (expected_params(c, "prune", wildcards) for c in (config, changed))
+        assert (before != after) == differs, method

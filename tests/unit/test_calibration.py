@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from sdprune.calibration import (
-    CalibrationState,
     LayerStatistics,
     collect_statistics,
     load_statistics,

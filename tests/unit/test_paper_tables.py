@@ -3,6 +3,7 @@ import pytest
 
 from sdprune.cliffs import Criterion
 from sdprune.paper_tables import dense_noise, paper_tables, write_tables
+from sdprune.tables import read_runs, write_table
 
 COLUMNS = ["text_spec", "unet_spec", "experiments", "allocation", "status", "text_method", "text_sparsity",
            "unet_method", "unet_sparsity", "nominal_full_sparsity", "true_full_sparsity", "fid", "clip_score", "seed"]
@@ -73,3 +74,17 @@ def test_tables_are_written_in_three_formats(runs, tmp_path):
     assert "No runs of this kind" in (tmp_path / "table5.md").read_text()
     assert "\\begin{tabular}" in (tmp_path / "table2.tex").read_text()
     assert "Dense FID: 18.2 ± 0.28" in (tmp_path / "table2.md").read_text()
+
+
+def test_a_config_without_allocations_or_infeasible_cells_still_gets_every_table(runs, tmp_path):
+    """A slice of the grid (one text-encoder run, say) has no allocation rows and no N/A row."""
+    plain = runs[runs.experiments.isin(["dense", "text", "unet"])].reset_index(drop=True)
+    write_table(plain, csv_path=tmp_path / "runs.csv")  # as the workflow passes it: through the CSV,
+    plain = read_runs(tmp_path / "runs.csv")            # where an all-empty column comes back empty
+    assert plain.allocation.tolist() == [""] * len(plain) and plain.fid.dtype == float
+    tables = paper_tables(plain, kinds={"text": "grid", "unet": "grid", "dense": "grid"}, seed=0)
+    assert sorted(tables, key=lambda name: int(name[5:])) == [f"table{n}" for n in range(2, 11)]
+    assert len(tables["table3"]) == 0 and len(tables["table5"]) == 0
+    assert len(tables["table6"]) == 1  # the dense row alone
+    written = write_tables(tables, tmp_path / "paper")
+    assert "No runs of this kind" in (tmp_path / "paper/table3.md").read_text() and len(written) == 27

@@ -17,8 +17,13 @@ import time
 from pathlib import Path
 
 PACKAGES = ["slurm-wlm", "munge"]
+# The path Debian's Slurm reads when SLURM_CONF is unset. The configuration must be there too:
+# the slurm-jobstep plugin drops SLURM_* variables (SLURM_CONF included) before its nested srun.
+SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
+MARKER = "# sdprune test cluster: removed when the test stops"
 
 SLURM_CONF = """\
+{marker}
 ClusterName=sdprune-test
 SlurmctldHost={host}(127.0.0.1)
 AuthType=auth/munge
@@ -52,6 +57,8 @@ def unavailable_reason() -> str | None:
         return "needs root to install and start Slurm and munge"
     if not shutil.which("sbatch") and not shutil.which("apt-get"):
         return "Slurm is not installed and apt-get is not available to install it"
+    if SYSTEM_CONF.exists() and not SYSTEM_CONF.read_text().startswith(MARKER):
+        return f"{SYSTEM_CONF} exists: this machine has a Slurm configuration of its own"
     return None
 
 
@@ -78,8 +85,11 @@ class Cluster:
         install()
         for sub in ("ctld", "d"):
             (self.state / sub).mkdir(parents=True, exist_ok=True)
-        self.conf.write_text(SLURM_CONF.format(host=self.host, state=self.state, cpus=os.cpu_count(),
-                                               memory=self.memory_mb))
+        text = SLURM_CONF.format(marker=MARKER, host=self.host, state=self.state, cpus=os.cpu_count(),
+                                 memory=self.memory_mb)
+        self.conf.write_text(text)
+        SYSTEM_CONF.parent.mkdir(parents=True, exist_ok=True)
+        SYSTEM_CONF.write_text(text)
         self._start_munge()
         subprocess.run(["slurmctld", "-f", str(self.conf)], env=self.env, check=True)
         self.pids.append(self._pid("slurmctld.pid"))
@@ -119,6 +129,8 @@ class Cluster:
                 if field.startswith("JobId=")}
 
     def stop(self) -> None:
+        if SYSTEM_CONF.exists() and SYSTEM_CONF.read_text().startswith(MARKER):
+            SYSTEM_CONF.unlink()
         for pid in reversed(self.pids):
             try:
                 os.kill(pid, signal.SIGTERM)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from sdprune.experiments import expand_runs, infeasible_allocations, pruned_components
+from sdprune.experiments import ComponentSpec, expand_runs, infeasible_allocations
 
 from .conftest import REPO, copy_workflow, job_counts, snakemake
 
@@ -14,6 +14,17 @@ pytestmark = pytest.mark.workflow
 
 def load_config(path):
     return yaml.safe_load((REPO / path).read_text())
+
+
+def cliff_coarse_keys(config):
+    """The drop-off finder's first round: each series on the coarse grid, the other component dense."""
+    cliff = config.get("reporting", {}).get("cliff", {})
+    keys = set()
+    for series in cliff.get("series", []):
+        for sparsity in cliff["coarse"]:
+            slug = ComponentSpec(series["method"], "unstructured", float(sparsity)).slug
+            keys.add((slug, "dense") if series["component"] == "text_encoder" else ("dense", slug))
+    return keys
 
 
 def test_lint_is_clean():
@@ -35,8 +46,10 @@ def test_dry_run_plans_every_run_offline(tmp_path, configfile):
     counts = job_counts(result.stdout)
     config = load_config(configfile)
     runs = expand_runs(config)
-    assert counts["generate_images"] == counts["score"] == len(runs)
-    assert counts["prune"] == len(pruned_components(runs))
+    run_keys = {run.key for run in runs} | cliff_coarse_keys(config)
+    assert counts["generate_images"] == counts["score"] == len(runs) + len(run_keys - {run.key for run in runs})
+    pruned = {(component, spec) for key in run_keys for component, spec in zip(("te", "unet"), key) if spec != "dense"}
+    assert counts["prune"] == len(pruned)
     assert counts["aggregate_tables"] == 1 and counts["download_model"] == 1
     assert not (workdir / "results").exists()
 
