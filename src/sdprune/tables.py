@@ -19,9 +19,9 @@ TEXT_COLUMNS = ("model", "text_spec", "unet_spec", "experiments", "allocation", 
 
 def read_runs(path: str | Path) -> pd.DataFrame:
     """The runs table as `write_table` wrote it, text columns as strings ("" where empty)."""
-    runs = pd.read_csv(path, dtype={column: str for column in TEXT_COLUMNS}, keep_default_na=False,
-                       na_values={column: [""] for column in pd.read_csv(path, nrows=0).columns
-                                  if column not in TEXT_COLUMNS})
+    runs = pd.read_csv(path)
+    text = [column for column in TEXT_COLUMNS if column in runs]
+    runs[text] = runs[text].astype(object).fillna("").astype(str)  # all-empty columns read as float NaN
     return runs
 
 
