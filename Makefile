@@ -1,12 +1,13 @@
 # Two commands for a fresh machine with Python 3.11 and pip:
 #   make demo   create .venv, install, run the whole workflow on config/tiny.yaml
 #   make test   install, run the tests
+#   make rehearse  run config.yaml's DAG end to end offline against stand-ins of every source
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 
-.PHONY: venv demo test test-unit test-workflow lint clean
+.PHONY: venv demo test test-unit test-workflow lint clean rehearse
 
 venv: $(VENV)/.installed
 
@@ -30,8 +31,13 @@ test: venv
 test-unit: venv
 	$(BIN)/python -m pytest tests/unit
 
+# config.yaml's own DAG, offline on a CPU at toy scale: the hub, COCO and the metric networks
+# replaced at their boundaries by stand-ins served on 127.0.0.1 (src/sdprune/rehearsal/).
+rehearse: venv
+	$(BIN)/python -m sdprune.rehearsal --cores $(CORES) --fresh
+
 lint: venv
 	$(BIN)/snakemake --lint --configfile config.yaml
 
 clean:
-	rm -rf results/tiny logs/tiny resources/models/tiny .snakemake
+	rm -rf results/tiny logs/tiny resources/models/tiny .snakemake .rehearsal

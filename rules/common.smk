@@ -77,12 +77,19 @@ CALIBRATION_PROMPTS = f"{RESULTS}/data/calibration_prompts.json"
 RUNS_TABLE = f"{RESULTS}/tables/runs.csv"
 PUBLISHED = "data/published/ramesh-zhao-2024-sd2.csv"
 STANDIN = SCORING["metric_weights"] == "standin"
-FID_NET = "standin" if STANDIN else {"clean": "inception", "paper": "pytorch_inception"}[SCORING["fid_protocol"]]
-FID_WEIGHTS = f"resources/metrics/fid/{FID_NET}"
+FID_PROTOCOLS = stage_params.fid_protocols(config)  # the primary (the `fid` column) first
+FID_NETWORKS = {"clean": "inception", "paper": "pytorch_inception"}  # clean-fid's, pytorch-fid's Inception
 CLIP_WEIGHTS = "resources/metrics/clip/" + (
     "standin" if STANDIN else f"{SCORING['clip_model']}-{SCORING['clip_pretrained']}"
 )
-REFERENCE_FEATURES = f"{RESULTS}/scores/reference_features_{SCORING['fid_protocol']}.safetensors"
+
+
+def fid_weights(protocol):
+    return "resources/metrics/fid/" + ("standin" if STANDIN else FID_NETWORKS[protocol])
+
+
+def reference_features(protocol):
+    return f"{RESULTS}/scores/reference_features_{protocol}.safetensors"
 
 
 def run_path(te, unet, seed, leaf):
@@ -150,10 +157,11 @@ def score_inputs(wildcards):
     inputs = {
         "images": run_path(wildcards.te, wildcards.unet, wildcards.seed, "images"),
         "prompts": EVALUATION_PROMPTS,
-        "reference": REFERENCE_FEATURES,
-        "fid_weights": FID_WEIGHTS,
         "clip_weights": CLIP_WEIGHTS,
     }
+    for protocol in FID_PROTOCOLS:
+        inputs[f"reference_{protocol}"] = reference_features(protocol)
+        inputs[f"fid_weights_{protocol}"] = fid_weights(protocol)
     if (wildcards.te, wildcards.unet) != (DENSE, DENSE):  # paired with the dense images of the same seeds
         inputs["dense_images"] = run_path(DENSE, DENSE, wildcards.seed, "images")
     return inputs

@@ -5,12 +5,12 @@
 rule reference_features:
     input:
         images=fid_reference_images(),
-        weights=FID_WEIGHTS,
+        weights=lambda wildcards: fid_weights(wildcards.protocol),
     output:
         features=f"{RESULTS}/scores/reference_features_{{protocol}}.safetensors",
         provenance=f"{RESULTS}/scores/reference_features_{{protocol}}.provenance.json",
     params:
-        stage=lambda wildcards: stage_params.score_params(config),
+        stage=lambda wildcards: stage_params.reference_features_params(config, wildcards.protocol),
         device=config["device"],
     conda:
         ENV

@@ -5,11 +5,17 @@ from sdprune.jobs import snakemake_job
 from sdprune.metrics.fid import fetch_inception, fetch_pytorch_fid_inception
 from sdprune.metrics.standins import save_standin_inception
 
+# A mirror's URL is read from the config, not passed as params: the weights are the same
+# wherever they come from, so switching mirrors must not make Snakemake rerun anything.
+PROTOCOL = {"inception": "clean", "pytorch_inception": "paper"}
+FETCH = {"inception": fetch_inception, "pytorch_inception": fetch_pytorch_fid_inception}
+
 stage = snakemake.params.stage
 with snakemake_job(snakemake):
     network = snakemake.wildcards.fid_net
     if network == "standin":
         save_standin_inception(snakemake.output.weights, seed=stage["seed"])
     else:
+        url = snakemake.config["scoring"]["fid_weights_url"].get(PROTOCOL[network])
         with atomic_directory(snakemake.output.weights) as tmp:
-            (fetch_inception if network == "inception" else fetch_pytorch_fid_inception)(tmp)
+            FETCH[network](tmp, url=url)

@@ -8,7 +8,7 @@ settings = snakemake.params.stage
 with snakemake_job(snakemake) as log:
     evaluation = read_prompt_records(snakemake.input.evaluation)
     if settings["source"] == "coco":
-        captions = read_captions(snakemake.input.annotations, settings["split"])
+        captions = read_captions(snakemake.input.annotations, settings["evaluation_split"])
         taken = [r.image_id for r in evaluation if r.image_id is not None]
         records = sample_coco(captions, num=settings["num_prompts"], seed=settings["seed"], exclude=taken)
     else:

@@ -1,4 +1,4 @@
-"""Rule score: FID, CLIP score and paired signals of one run's images."""
+"""Rule score: FID (every configured protocol), CLIP score and paired signals of one run's images."""
 
 from sdprune import stages
 from sdprune.data import read_prompt_records
@@ -9,11 +9,9 @@ with snakemake_job(snakemake):
     stages.score(
         images_dir=snakemake.input.images,
         prompts=[r.prompt for r in read_prompt_records(snakemake.input.prompts)],
-        reference_features_path=snakemake.input.reference,
-        fid_dir=snakemake.input.fid_weights,
+        fid={p: (snakemake.input[f"fid_weights_{p}"], snakemake.input[f"reference_{p}"]) for p in stage["protocols"]},
         clip_dir=snakemake.input.clip_weights,
         dense_images_dir=snakemake.input.get("dense_images"),
-        protocol=stage["protocol"],
         out_path=snakemake.output.scores,
         per_image_path=snakemake.output.per_image,
         device=snakemake.params.device,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping, Sequence
 
 import torch
@@ -73,6 +73,19 @@ class LayerStatistics:
         if self.kind == "norms":
             return self.sum_sq.sqrt().to(torch.float32)
         return torch.diagonal(self.xtx).clamp_min(0).sqrt()
+
+    def column_rms(self) -> torch.Tensor:
+        """Root mean square of each input column over the (weighted) rows, (in_features,) float32.
+
+        A per-row statistic: it does not grow with how many rows a layer saw, so
+        layers that see different numbers of tokens (image tokens, 77 text tokens,
+        one time embedding) can be compared, as OWL does across a U-Net block.
+        """
+        if self.kind == "norms":
+            mean_square = self.sum_sq / max(self.weight_sum, 1e-12)
+        else:
+            mean_square = torch.diagonal(self.xtx).clamp_min(0).double() / max(self.weight_sum, 1e-12)
+        return mean_square.sqrt().to(torch.float32)
 
     def hessian(self) -> torch.Tensor:
         """H = 2 X^T X / sum(w * rows), (in_features, in_features) float32."""
@@ -238,12 +251,32 @@ class TextEncoderFeed:
                     pass
 
 
+def step_indices(timesteps: Sequence) -> dict[float, int]:
+    """Timestep value -> denoising step index: distinct values, descending (step 0 the noisiest).
+
+    A scheduler may call the U-Net more than once at a timestep (PNDM repeats one);
+    each call at that timestep belongs to the same step.
+    """
+    distinct = sorted({float(t) for t in timesteps}, reverse=True)
+    return {t: i for i, t in enumerate(distinct)}
+
+
+def called_timestep(args: tuple, kwargs: dict) -> float:
+    """The timestep a U-Net forward is called with (second positional argument or ``timestep=``)."""
+    timestep = kwargs["timestep"] if "timestep" in kwargs else args[1]
+    if isinstance(timestep, torch.Tensor):
+        timestep = timestep.reshape(-1)[0].item()  # one timestep for the whole batch
+    return float(timestep)
+
+
 @dataclass
 class DenoisingFeed:
     """Full pipeline calls (latents only, no VAE decode) with classifier-free guidance.
 
-    The U-Net runs once per step on the conditional and unconditional batch
-    together; a pre-hook on the U-Net sets the weight of the step it is in.
+    The U-Net runs once per call on the conditional and unconditional batch
+    together; a pre-hook on the U-Net reads the timestep of the call and sets the
+    weight of its step, so schedulers that call the U-Net more often than
+    ``num_steps`` (PNDM) still weight every call by the step it belongs to.
     """
 
     pipe: object
@@ -251,28 +284,29 @@ class DenoisingFeed:
     num_steps: int
     guidance_scale: float
     seeds: Sequence[int]
-    weights: Sequence[float] = field(default_factory=list)
+    weighting: str = "uniform"  # a `timestep_weights` scheme
     batch_size: int = 1
     height: int | None = None
     width: int | None = None
 
-    def __call__(self, state: CalibrationState, stop_after: nn.Module | None = None) -> None:
-        weights = list(self.weights) or [1.0] * self.num_steps
-        if len(weights) != self.num_steps:
-            raise ValueError(f"{len(weights)} timestep weights for {self.num_steps} steps")
-        unet = self.pipe.unet
-        step = {"index": 0}
-
-        def set_step_weight(module, args):
-            state.weight = weights[step["index"] % self.num_steps]
+    def _set_step_weight(self, state: CalibrationState):
+        def hook(module, args, kwargs):
+            steps = step_indices(self.pipe.scheduler.timesteps)
+            timestep = called_timestep(args, kwargs)
+            if timestep not in steps:
+                raise RuntimeError(f"U-Net called at timestep {timestep}, not among the scheduler's {sorted(steps)}")
+            state.weight = timestep_weights(len(steps), self.weighting)[steps[timestep]]
             state.forwards += 1
-            step["index"] += 1
 
-        handle = unet.register_forward_pre_hook(set_step_weight)
+        return hook
+
+    def __call__(self, state: CalibrationState, stop_after: nn.Module | None = None) -> None:
+        timestep_weights(self.num_steps, self.weighting)  # an unknown scheme fails before any work
+        unet = self.pipe.unet
+        handle = unet.register_forward_pre_hook(self._set_step_weight(state), with_kwargs=True)
         device = next(unet.parameters()).device
         try:
             for start in range(0, len(self.prompts), self.batch_size):
-                step["index"] = 0
                 prompts = list(self.prompts[start : start + self.batch_size])
                 generators = [torch.Generator(device).manual_seed(int(s)) for s in self.seeds[start : start + len(prompts)]]
                 self.pipe(

@@ -99,6 +99,9 @@ def download(url: str, target: str | Path, *, md5: str | None = None, size: int 
                 for block in iter(lambda: response.read(1 << 20), b""):
                     out.write(block)
                     bar.update(len(block))
+        received = tmp.stat().st_size
+        if total and received != total:  # a dropped connection can end the stream early without an error
+            raise IOError(f"{url}: received {received} of {total} bytes; the download was cut short")
         if md5:
             actual = md5sum(tmp)
             if actual != md5:
@@ -106,9 +109,15 @@ def download(url: str, target: str | Path, *, md5: str | None = None, size: int 
     return target
 
 
-def fetch_coco_archive(name: str, out_dir: str | Path) -> Path:
-    path, size, md5 = COCO_ARCHIVES[name]
-    return download(f"{COCO_URL}/{path}", Path(out_dir) / Path(path).name, md5=md5, size=size)
+def fetch_coco_archive(name: str, out_dir: str | Path, *, base_url: str = COCO_URL, md5: str | None = None) -> Path:
+    """Download one COCO 2017 archive from ``base_url`` (the official server or a mirror of its layout).
+
+    ``md5`` replaces the published checksum, for a mirror whose archives differ from the official ones;
+    the published size is then unknown too.
+    """
+    path, size, published_md5 = COCO_ARCHIVES[name]
+    return download(f"{base_url.rstrip('/')}/{path}", Path(out_dir) / Path(path).name, md5=md5 or published_md5,
+                    size=None if md5 else size)
 
 
 def read_captions(annotations_zip: str | Path, split: str) -> dict:

@@ -21,7 +21,7 @@ import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from .io import atomic_path  # noqa: E402
-from .paper_tables import dense_noise, in_experiments  # noqa: E402
+from .paper_tables import dense_noise, in_experiments, paper_protocol_view  # noqa: E402
 
 SHORT = {"text_encoder": "text", "unet": "unet"}
 OTHER = {"text_encoder": "unet", "unet": "text"}
@@ -55,14 +55,15 @@ def _dense_band(ax, noise: Mapping, column: str) -> None:
 
 
 def sparsity_curves(runs: pd.DataFrame, noise: Mapping, component: str, method: str, out_dir: Path,
-                    published: pd.DataFrame | None = None) -> list[Path]:
+                    published: pd.DataFrame | None = None, compare_fid: bool = True) -> list[Path]:
+    """FID and CLIP score against sparsity; published curves beside ours where the protocols match."""
     rows = single_component(runs, component, method)
     x = rows[f"{SHORT[component]}_sparsity"] * 100
     fig, (ax_fid, ax_clip) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
     for ax, column in ((ax_fid, "fid"), (ax_clip, "clip_score")):
         ax.plot(x, rows[column], "o-", label="ours")
         _dense_band(ax, noise, "fid" if column == "fid" else "clip")
-        if published is not None:
+        if published is not None and (column != "fid" or compare_fid):
             pub = _published_series(published, component, method)
             if len(pub):
                 ax.plot(pub.x * 100, pub[column], "s--", alpha=0.7, label="published")
@@ -141,6 +142,7 @@ def all_figures(runs: pd.DataFrame, *, kinds: Mapping[str, str], seed: int, show
                 out_dir: str | Path, published: pd.DataFrame | None = None, self_referenced: bool = False) -> list[Path]:
     """Every figure this config has runs for. ``showcase_dir(te, unet, seed)`` gives a run's showcase folder."""
     out_dir = Path(out_dir)
+    runs, compare_fid = paper_protocol_view(runs)
     noise = dense_noise(runs, seed if self_referenced else None)
     base = runs[(runs.status == "ok") & (runs.seed == seed)]
     written: list[Path] = []
@@ -149,7 +151,7 @@ def all_figures(runs: pd.DataFrame, *, kinds: Mapping[str, str], seed: int, show
         single = base[(base[f"{other}_method"] == "dense") & (base[f"{short}_method"] != "dense")]
         methods = sorted(single[f"{short}_method"].unique())
         for method in methods:
-            written += sparsity_curves(base, noise, component, method, out_dir, published)
+            written += sparsity_curves(base, noise, component, method, out_dir, published, compare_fid)
             rows = single_component(base, component, method)
             columns = [(f"{s:.1%}" if s else "dense", showcase_dir(t, u, seed))
                        for s, t, u in zip(rows[f"{short}_sparsity"], rows.text_spec, rows.unet_spec)]

@@ -1,19 +1,25 @@
 """Pure functions from importance scores to keep-masks (True = keep the weight).
 
-Every function removes exactly the number of weights it promises, so requested
-and realised sparsity agree: ties are broken by position (stable sort), and a
-per-row budget that does not divide evenly is spread across rows so the matrix
-total is exact.
+Counts follow the reference implementations (Wanda, SparseGPT, the paper's code):
+a comparison group of n weights loses ``int(n * s)`` of them, a whole matrix for
+magnitude, every output row for Wanda. Nothing is carried between rows, so the
+realised sparsity can be a little below the request (never above); reports give
+it as measured. Ties are broken by position (stable sort), so exactly that many
+weights go, even among equal scores.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
 import torch
 
 _NM = re.compile(r"^(\d+):(\d+)$")
+# s * n can land a hair below the integer it stands for (0.29 * 100 = 28.999999999999996);
+# such a product counts as that integer instead of flooring to one less.
+_COUNT_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -57,13 +63,14 @@ def parse_pattern(text: str) -> Pattern:
 
 
 def prune_count(total: int, sparsity: float) -> int:
+    """``int(total * s)``: how many of ``total`` weights a comparison group loses."""
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
-    return int(round(sparsity * total))
+    return math.floor(sparsity * total + _COUNT_TOLERANCE)
 
 
 def mask_per_matrix(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
-    """Remove the `round(s * numel)` lowest scores of the whole matrix (magnitude in the paper)."""
+    """Remove the ``int(s * numel)`` lowest scores of the whole matrix (magnitude in the paper)."""
     k = prune_count(scores.numel(), sparsity)
     mask = torch.ones(scores.numel(), dtype=torch.bool, device=scores.device)
     if k:
@@ -73,24 +80,17 @@ def mask_per_matrix(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
 
 
 def mask_per_row(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
-    """Remove the lowest scores of each output row (Wanda's comparison group).
+    """Remove the ``int(s * in)`` lowest scores of every output row (Wanda's comparison group).
 
-    scores: (out, in). Each row loses floor(s * in) weights; the remainder needed
-    to reach round(s * numel) goes to the rows whose next-lowest score is smallest.
+    scores: (out, in). Every row loses the same count, as in Wanda's code; the
+    remainder ``s * numel - out * int(s * in)`` is not made up elsewhere.
     """
     rows, cols = scores.shape
-    total = prune_count(rows * cols, sparsity)
-    base, extra = divmod(total, rows)
-    ordered = torch.sort(scores, dim=1, stable=True)
-    per_row = torch.full((rows,), base, dtype=torch.long, device=scores.device)
-    if extra:
-        candidate = ordered.values[:, base]  # the score each row would lose next
-        chosen = torch.sort(candidate, stable=True).indices[:extra]
-        per_row[chosen] += 1
-    ranks = torch.arange(cols, device=scores.device).expand(rows, cols)
-    prune_sorted = ranks < per_row[:, None]  # (out, in) in sorted order
+    per_row = prune_count(cols, sparsity)
     mask = torch.ones_like(scores, dtype=torch.bool)
-    mask.scatter_(1, ordered.indices, ~prune_sorted)
+    if per_row:
+        lowest = torch.sort(scores, dim=1, stable=True).indices[:, :per_row]
+        mask.scatter_(1, lowest, False)
     return mask
 
 

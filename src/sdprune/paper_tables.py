@@ -66,17 +66,34 @@ def _published_lookup(published: pd.DataFrame | None):
     return find
 
 
-def _with_published(frame: pd.DataFrame, find) -> pd.DataFrame:
-    """Add published FID/CLIP and our difference from them, row by row."""
-    pub_fid, pub_clip = [], []
-    for row in frame.itertuples(index=False):
-        hit = find(row.text_method, row.text_sparsity, row.unet_sparsity)
-        pub_fid.append(hit.fid if hit is not None else np.nan)
-        pub_clip.append(hit.clip_score if hit is not None else np.nan)
+PUBLISHED_FID_PROTOCOL = "paper"  # the released code's JPEG + pytorch-fid procedure (data/published/README.md)
+FID_NOT_COMPARED = ("Published FIDs are not shown beside these runs: the paper measured FID with its own "
+                    "protocol (`paper`: JPEG quality 75, 299x299 bicubic, pytorch-fid), these runs were scored "
+                    "with `{protocols}`. Add `paper` to scoring.fid_protocol to compare.")
+
+
+def paper_protocol_view(runs: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
+    """The runs with `fid` holding the FID the published numbers are comparable with, if any was scored.
+
+    Returns (runs, comparable). A run scored with several protocols shows its `paper` FID here.
+    """
+    if "fid_paper" in runs:
+        scored = runs.fid_paper.notna()
+        runs = runs.assign(fid=runs.fid.where(~scored, runs.fid_paper),
+                           fid_protocol=runs.fid_protocol.where(~scored, PUBLISHED_FID_PROTOCOL))
+    ok = runs[runs.status == "ok"]
+    protocols = set(ok.fid_protocol) if "fid_protocol" in ok else set()
+    return runs, protocols == {PUBLISHED_FID_PROTOCOL}
+
+
+def _with_published(frame: pd.DataFrame, find, compare_fid: bool) -> pd.DataFrame:
+    """Add published CLIP (and, where comparable, FID) and our difference from them, row by row."""
+    hits = [find(row.text_method, row.text_sparsity, row.unet_sparsity) for row in frame.itertuples(index=False)]
     frame = frame.copy()
-    frame["fid_published"] = pub_fid
-    frame["fid_difference"] = frame["fid"] - frame["fid_published"]
-    frame["clip_published"] = pub_clip
+    if compare_fid:
+        frame["fid_published"] = [hit.fid if hit is not None else np.nan for hit in hits]
+        frame["fid_difference"] = frame["fid"] - frame["fid_published"]
+    frame["clip_published"] = [hit.clip_score if hit is not None else np.nan for hit in hits]
     frame["clip_difference"] = frame["clip_score"] - frame["clip_published"]
     return frame
 
@@ -105,7 +122,10 @@ def best_single_component(runs: pd.DataFrame, criterion: Criterion, methods: Map
 
 def allocation_grid(runs: pd.DataFrame, names: set[str], text_method: str, metric: str, infeasible: pd.DataFrame,
                     find=None) -> pd.DataFrame:
-    """Tables 3/4 (7/8 with OWL): total sparsity x text:image ratio; N/A where no component can take it."""
+    """Tables 3/4 (7/8 with OWL): total sparsity x text:image ratio; N/A where no component can take it.
+
+    ``find`` (published lookup) is None where the metric's published values are not comparable.
+    """
     rows = _experiment_rows(runs, names, text_method)
     na = infeasible[in_experiments(infeasible, names)]
     totals = sorted({float(a.split("@")[0]) for a in list(rows.allocation) + list(na.allocation) if a})
@@ -131,7 +151,8 @@ def allocation_grid(runs: pd.DataFrame, names: set[str], text_method: str, metri
     return grid
 
 
-def allocation_list(runs: pd.DataFrame, names: set[str], text_method: str, find=None) -> pd.DataFrame:
+def allocation_list(runs: pd.DataFrame, names: set[str], text_method: str, find=None,
+                    compare_fid: bool = True) -> pd.DataFrame:
     """Tables 5/9: every allocated configuration with its component sparsities and both metrics."""
     rows = _experiment_rows(runs, names, text_method).copy()
     rows["target_total"] = rows.allocation.str.split(";").str[0].str.split("@").str[0].astype(float)
@@ -141,11 +162,12 @@ def allocation_list(runs: pd.DataFrame, names: set[str], text_method: str, find=
                "true_full_sparsity", "fid", "clip_score"]
     frame = rows[columns + ["text_method"]]
     if find:
-        frame = _with_published(frame, find)
+        frame = _with_published(frame, find, compare_fid)
     return frame.drop(columns="text_method").reset_index(drop=True)
 
 
-def thresholds(runs: pd.DataFrame, names: set[str], text_method: str, find=None) -> pd.DataFrame:
+def thresholds(runs: pd.DataFrame, names: set[str], text_method: str, find=None,
+               compare_fid: bool = True) -> pd.DataFrame:
     """Tables 6/10: the dense model, then both components stepped down from their thresholds."""
     dense = runs[(runs.text_method == "dense") & (runs.unet_method == "dense")]
     rows = _experiment_rows(runs, names, text_method).sort_values("text_sparsity", ascending=False)
@@ -154,27 +176,37 @@ def thresholds(runs: pd.DataFrame, names: set[str], text_method: str, find=None)
                "fid", "clip_score", "unet_method"]
     frame = frame[columns]
     if find:
-        frame = _with_published(frame, find)
+        frame = _with_published(frame, find, compare_fid)
     return frame.drop(columns="unet_method").reset_index(drop=True)
 
 
 def paper_tables(runs: pd.DataFrame, *, kinds: Mapping[str, str], seed: int, criterion: Criterion = Criterion(),
                  published: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
-    """Every table of the paper this config has runs for, keyed table2 ... table10."""
+    """Every table of the paper this config has runs for, keyed table2 ... table10.
+
+    Published FIDs sit beside ours only where our FID used the published protocol; a table
+    that leaves them out says why (``frame.attrs["note"]``).
+    """
+    runs, compare_fid = paper_protocol_view(runs)
     infeasible = runs[runs.status.fillna("").str.startswith("N/A")]
     base = base_runs(runs, seed)
     find = _published_lookup(published) if published is not None else None
+    fid_find = find if compare_fid else None
     allocated = {n for n, k in kinds.items() if k == "allocation"}
     zipped = {n for n, k in kinds.items() if k == "zip"}
     tables = {"table2": best_single_component(base, criterion, {"text": "magnitude", "unet": "magnitude"})}
     if find is not None:
-        tables["table2"] = _with_published(tables["table2"], find)
+        tables["table2"] = _with_published(tables["table2"], find, compare_fid)
     for number, text_method in ((3, "magnitude"), (7, "owl_magnitude")):
-        tables[f"table{number}"] = allocation_grid(base, allocated, text_method, "fid", infeasible, find)
+        tables[f"table{number}"] = allocation_grid(base, allocated, text_method, "fid", infeasible, fid_find)
         tables[f"table{number + 1}"] = allocation_grid(base, allocated, text_method, "clip_score", infeasible, find)
-        tables[f"table{number + 2}"] = allocation_list(base, allocated, text_method, find)
-    tables["table6"] = thresholds(base, zipped, "magnitude", find)
-    tables["table10"] = thresholds(base, zipped, "owl_magnitude", find)
+        tables[f"table{number + 2}"] = allocation_list(base, allocated, text_method, find, compare_fid)
+    tables["table6"] = thresholds(base, zipped, "magnitude", find, compare_fid)
+    tables["table10"] = thresholds(base, zipped, "owl_magnitude", find, compare_fid)
+    if find is not None and not compare_fid:
+        protocols = ", ".join(sorted(set(base.get("fid_protocol", pd.Series(["clean"])))))
+        for name in ("table2", "table3", "table5", "table6", "table7", "table9", "table10"):
+            tables[name].attrs["note"] = FID_NOT_COMPARED.format(protocols=protocols)
     return dict(sorted(tables.items(), key=lambda item: int(item[0][5:])))
 
 
@@ -211,6 +243,8 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | Path, *, noi
                          + ": compare pruned runs' FID with that noise level.\n")
             else:
                 note += f"Dense FID: {noise['fid_mean']:.4g} ± {noise['fid_std']:.2g}.\n"
+        if frame.attrs.get("note"):
+            note += f"\n{frame.attrs['note']}\n"
         write_text(out_dir / f"{name}.md", f"**{name.replace('table', 'Table ')}.** {CAPTIONS[name]}.\n\n{body}{note}")
         latex = shown.to_latex(index=False, na_rep="", float_format=lambda v: f"{v:.4g}", caption=CAPTIONS[name],
                                label=f"tab:{name}") if len(shown) else f"% {name}: no runs of this kind\n"

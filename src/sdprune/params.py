@@ -45,7 +45,15 @@ def evaluation_prompt_params(config: Mapping) -> dict:
 
 @canonical
 def calibration_prompt_params(config: Mapping) -> dict:
-    return {**config["data"]["calibration"], "split": config["data"]["evaluation"]["split"]}
+    """The calibration data's own settings; a hub dataset keeps its own split (`train` by default).
+
+    Only COCO calibration captions depend on the evaluation split: they are drawn from the same
+    annotations, disjoint from the evaluation sample.
+    """
+    params = dict(config["data"]["calibration"])
+    if params["source"] == "coco":
+        params["evaluation_split"] = config["data"]["evaluation"]["split"]
+    return params
 
 
 @canonical
@@ -82,12 +90,26 @@ def generation_params(config: Mapping, seed: int) -> dict:
             "showcase": list(config["reporting"]["showcase_prompts"])}
 
 
+def fid_protocols(config: Mapping) -> list[str]:
+    """The FID protocols every run is scored with, the primary (the `fid` column) first."""
+    protocols = config["scoring"]["fid_protocol"]
+    return [protocols] if isinstance(protocols, str) else list(protocols)
+
+
 @canonical
 def score_params(config: Mapping) -> dict:
     scoring = config["scoring"]
-    return {"protocol": scoring["fid_protocol"], "batch_size": scoring["batch_size"],
+    return {"protocols": fid_protocols(config), "batch_size": scoring["batch_size"],
             "metric_weights": scoring["metric_weights"], "fid_reference": scoring["fid_reference"],
             "clip_model": scoring["clip_model"], "clip_pretrained": scoring["clip_pretrained"]}
+
+
+@canonical
+def reference_features_params(config: Mapping, protocol: str) -> dict:
+    """One protocol's reference features depend on that protocol alone, not on the others scored."""
+    scoring = config["scoring"]
+    return {"protocol": protocol, "batch_size": scoring["batch_size"], "metric_weights": scoring["metric_weights"],
+            "fid_reference": scoring["fid_reference"]}
 
 
 @canonical
@@ -143,12 +165,14 @@ def expected_params(config: Mapping, rule: str, wildcards: Mapping[str, str]):
         "download_model": model_params, "download_fid_weights": fid_weights_params,
         "download_clip_weights": clip_weights_params, "prepare_evaluation_prompts": evaluation_prompt_params,
         "prepare_calibration_prompts": calibration_prompt_params, "extract_reference_images": reference_images_params,
-        "reference_features": score_params, "score": score_params, "aggregate_tables": aggregate_params,
+        "score": score_params, "aggregate_tables": aggregate_params,
         "paper_tables": report_params, "figures": report_params, "cliff_round": cliff_params,
         "cliffs_table": lambda c: {}, "cliff_series": lambda c: {}, "download_coco_archive": lambda c: {},
     }
     if rule in simple:
         return simple[rule](config)
+    if rule == "reference_features":
+        return reference_features_params(config, wildcards["protocol"])
     if rule == "calibrate":
         return calibration_params(config, wildcards["component"], _calibration_scope(config, wildcards["component"]))
     if rule == "prune":

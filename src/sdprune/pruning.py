@@ -18,13 +18,13 @@ from tqdm.auto import tqdm
 
 from .accounting import component_summary
 from .artifact import PruningArtifact
-from .calibration import DenoisingFeed, LayerStatistics, TextEncoderFeed, collect_statistics, timestep_weights
+from .calibration import DenoisingFeed, LayerStatistics, TextEncoderFeed, collect_statistics
 from .masks import UNSTRUCTURED, Pattern, apply_mask
 from .allocation import OWL_LAMBDA, OWL_M, outlier_ratio, owl_plan
 from .methods import parse_method
 from .methods.wanda import wanda_scores
 from .models.components import block_of, execution_blocks, find_layers, get_component
-from .seeding import derive_seed
+from .seeding import derive_calibration_seed
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +82,9 @@ def make_feed(pipe, component: str, calibration: CalibrationSettings):
         pipe, prompts,
         num_steps=calibration.num_steps,
         guidance_scale=calibration.guidance_scale,
-        seeds=[derive_seed(calibration.seed, i) for i in range(len(prompts))],
-        weights=timestep_weights(calibration.num_steps, calibration.timestep_weighting),
+        # Not the evaluation images' seeds: calibration must not denoise from their starting noise.
+        seeds=[derive_calibration_seed(calibration.seed, i) for i in range(len(prompts))],
+        weighting=calibration.timestep_weighting,
         batch_size=calibration.batch_size,
         height=calibration.height,
         width=calibration.width,
@@ -131,13 +132,19 @@ def owl_layer_sparsity(module: nn.Module, component: str, layers: Mapping[str, n
                        lam: float = OWL_LAMBDA) -> tuple[dict[str, float], dict[str, float]]:
     """OWL's plan for a component: one sparsity per block, from the dense model's Wanda scores.
 
+    The scores pool the layers of a block, so they use each input column's RMS over
+    rows, not its norm: in a U-Net block, layers see different numbers of rows
+    (image tokens, 77 text tokens, one time embedding), and norms would make the
+    outlier ratio a token count. Where every layer sees the same rows (the text
+    encoder) the two differ by one factor per block, and the ratio is the same.
+
     Returns (layer -> sparsity, block -> outlier ratio).
     """
     units = calibration_groups(module, component, list(layers), 0)  # one unit per block
     ratios, sizes = [], []
     for unit in units:
         scores = [wanda_scores(layers[n].weight.float().reshape(layers[n].weight.shape[0], -1),
-                               stats[n].column_norms()) for n in unit]
+                               stats[n].column_rms()) for n in unit]
         ratios.append(outlier_ratio(scores, m))
         sizes.append(sum(layers[n].weight.numel() for n in unit))
     plan = owl_plan(ratios, target, lam=lam, sizes=sizes)

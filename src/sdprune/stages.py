@@ -138,12 +138,13 @@ def reference_features(*, images_dir: str | Path, metrics_dir: str | Path, out_p
     return record
 
 
-def score(*, images_dir: str | Path, prompts: Sequence[str], reference_features_path: str | Path,
-          fid_dir: str | Path, clip_dir: str | Path, out_path: str | Path, per_image_path: str | Path | None = None,
-          dense_images_dir: str | Path | None = None, protocol: str = "clean", device: str = "auto",
-          batch_size: int = 32) -> dict:
-    """FID against the cached reference features, the paper's CLIP score, and paired signals.
+def score(*, images_dir: str | Path, prompts: Sequence[str], fid: Mapping[str, tuple[str | Path, str | Path]],
+          clip_dir: str | Path, out_path: str | Path, per_image_path: str | Path | None = None,
+          dense_images_dir: str | Path | None = None, device: str = "auto", batch_size: int = 32) -> dict:
+    """FID against cached reference features, the paper's CLIP score, and paired signals.
 
+    ``fid`` maps each FID protocol to (feature network folder, reference features file), the
+    primary protocol first: its value is ``fid``, every protocol's is in ``fid_by_protocol``.
     With ``dense_images_dir`` (the dense model's images of the same prompts and seeds),
     each image is also compared with its dense twin: CLIP image similarity, SSIM, PSNR.
     """
@@ -152,15 +153,13 @@ def score(*, images_dir: str | Path, prompts: Sequence[str], reference_features_
     from .generation import image_name
     from .io import atomic_path
     from .metrics.clip_score import ClipScorer
-    from .metrics.fid import folder_features, frechet_distance, load_feature_extractor
     from .metrics.paired import paired_metrics, summarise
     from .models.loading import resolve_device
 
     started = time.perf_counter()
     device = resolve_device(device)
-    feats = folder_features(images_dir, load_feature_extractor(fid_dir, device), device=device,
-                            batch_size=batch_size, protocol=protocol)
-    reference = load_tensors(reference_features_path)["features"].numpy()
+    fids = {protocol: _fid(images_dir, weights, reference, protocol, device, batch_size)
+            for protocol, (weights, reference) in fid.items()}
     scorer = ClipScorer(clip_dir, device)
     files = [Path(images_dir) / image_name(i) for i in range(len(prompts))]
     cosines = scorer.cosines(files, prompts, batch_size=batch_size)
@@ -170,14 +169,16 @@ def score(*, images_dir: str | Path, prompts: Sequence[str], reference_features_
         per_image.update(paired_metrics(files, [Path(dense_images_dir) / f.name for f in files], scorer,
                                         batch_size=batch_size))
         paired = summarise({k: per_image[k] for k in ("clip_image_similarity", "ssim", "psnr")})
+    primary = next(iter(fids))
     record = {
-        "fid": frechet_distance(feats, reference),
-        "fid_protocol": protocol,
+        "fid": fids[primary]["fid"],
+        "fid_protocol": primary,
+        "fid_by_protocol": {protocol: value["fid"] for protocol, value in fids.items()},
         "clip_score": float(cosines.mean()),
         "clip_score_std": float(cosines.std()),
         "paired_with_dense": paired,
-        "num_images": len(feats),
-        "num_reference_images": len(reference),
+        "num_images": len(files),
+        "num_reference_images": fids[primary]["num_reference_images"],
         "seconds": time.perf_counter() - started,
         "environment": environment_record(),
     }
@@ -186,6 +187,16 @@ def score(*, images_dir: str | Path, prompts: Sequence[str], reference_features_
             pd.DataFrame(per_image).to_csv(tmp, index=False)
     write_json(out_path, record)
     return record
+
+
+def _fid(images_dir, weights_dir, reference_path, protocol: str, device, batch_size: int) -> dict:
+    """One protocol's FID of a folder against its cached reference features."""
+    from .metrics.fid import folder_features, frechet_distance, load_feature_extractor
+
+    feats = folder_features(images_dir, load_feature_extractor(weights_dir, device), device=device,
+                            batch_size=batch_size, protocol=protocol)
+    reference = load_tensors(reference_path)["features"].numpy()
+    return {"fid": frechet_distance(feats, reference), "num_reference_images": len(reference)}
 
 
 def _with_prompts(calibration, prompts: Sequence[str]):

@@ -46,6 +46,7 @@ def run_row(model: str, run: dict, record: dict, scores: dict) -> dict:
         clip_score=scores["clip_score"],
         num_images=scores["num_images"],
         fid_protocol=scores.get("fid_protocol", "clean"),
+        **other_protocols_fid(scores),
         clip_image_similarity=scores.get("paired_with_dense", {}).get("clip_image_similarity_mean"),
         ssim=scores.get("paired_with_dense", {}).get("ssim_mean"),
         psnr_median=scores.get("paired_with_dense", {}).get("psnr_median"),
@@ -56,6 +57,13 @@ def run_row(model: str, run: dict, record: dict, scores: dict) -> dict:
         score_seconds=scores["seconds"],
     )
     return row
+
+
+def other_protocols_fid(scores: dict) -> dict:
+    """`fid_<protocol>` for every protocol scored besides the primary (whose value is `fid`)."""
+    primary = scores.get("fid_protocol", "clean")
+    return {f"fid_{protocol}": value for protocol, value in scores.get("fid_by_protocol", {}).items()
+            if protocol != primary}
 
 
 def infeasible_row(model: str, item: dict) -> dict:

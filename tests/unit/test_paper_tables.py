@@ -54,10 +54,31 @@ def test_every_table_is_built(runs):
 
 def test_published_values_sit_beside_ours(runs):
     published = pd.read_csv("data/published/ramesh-zhao-2024-sd2.csv")
-    tables = paper_tables(runs, kinds=KINDS, seed=0, published=published)
+    tables = paper_tables(runs.assign(fid_protocol="paper"), kinds=KINDS, seed=0, published=published)
     assert tables["table3"].loc["20%", "75:25"] == "20 (pub 20.92, -0.92)"
     six = tables["table6"].set_index("text_sparsity")
     assert six.loc[0.475, "fid_published"] == 18.15
+    assert six.loc[0.475, "fid_difference"] == pytest.approx(18.2 - 18.15)
+    assert not tables["table6"].attrs.get("note")
+
+
+def test_published_fid_only_beside_the_published_protocol(runs, tmp_path):
+    published = pd.read_csv("data/published/ramesh-zhao-2024-sd2.csv")
+    tables = paper_tables(runs.assign(fid_protocol="clean"), kinds=KINDS, seed=0, published=published)
+    assert tables["table3"].loc["20%", "75:25"] == "20"  # no published FID beside a clean-fid value
+    assert tables["table4"].loc["20%", "75:25"].startswith("0.308 (pub ")  # CLIP's protocol is the same
+    six = tables["table6"]
+    assert "fid_published" not in six and "clip_published" in six
+    write_tables(tables, tmp_path)
+    assert "scored with `clean`" in (tmp_path / "table6.md").read_text()
+
+
+def test_a_secondary_paper_protocol_is_the_one_compared(runs):
+    published = pd.read_csv("data/published/ramesh-zhao-2024-sd2.csv")
+    scored = runs.assign(fid_protocol="clean", fid=runs.fid + 100.0, fid_paper=runs.fid)
+    tables = paper_tables(scored, kinds=KINDS, seed=0, published=published)
+    assert tables["table3"].loc["20%", "75:25"] == "20 (pub 20.92, -0.92)"
+    six = tables["table6"].set_index("text_sparsity")
     assert six.loc[0.475, "fid_difference"] == pytest.approx(18.2 - 18.15)
 
 

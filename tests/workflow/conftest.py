@@ -10,20 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from sdprune.rehearsal.run import copy_workflow as _copy_workflow
+
 REPO = Path(__file__).resolve().parents[2]
-WORKFLOW_PARTS = ("Snakefile", "config.yaml", "environment.yml", "rules", "scripts", "schemas", "config", "profiles",
-                  "src", "data", "report")
 
 
 def copy_workflow(dest: Path) -> Path:
-    dest.mkdir(parents=True, exist_ok=True)
-    for part in WORKFLOW_PARTS:
-        source = REPO / part
-        if source.is_dir():
-            shutil.copytree(source, dest / part, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            shutil.copy2(source, dest / part)
-    return dest
+    """The workflow's files (what `make rehearse` copies too) in ``dest``."""
+    return _copy_workflow(REPO, dest)
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:

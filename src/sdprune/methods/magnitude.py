@@ -1,4 +1,4 @@
-"""Magnitude pruning: remove the smallest |W| of each weight matrix (as in the paper)."""
+"""Magnitude pruning: remove the int(s * numel) smallest |W| of each weight matrix (as in the paper)."""
 
 from __future__ import annotations
 

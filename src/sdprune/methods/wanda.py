@@ -1,4 +1,4 @@
-"""Wanda (Sun et al., 2024): score |W_ij| * ||X_j||_2, remove the lowest scores per output row."""
+"""Wanda (Sun et al., 2024): score |W_ij| * ||X_j||_2, remove the int(s * in) lowest of every output row."""
 
 from __future__ import annotations
 

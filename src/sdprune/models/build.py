@@ -46,8 +46,13 @@ def build_pipeline(source: str, *, seed: int = 0, dtype: torch.dtype = torch.flo
     """Build a built-in pipeline (`tiny` or `sd2-random`) with seeded random weights."""
     if source not in BUILT_IN:
         raise ValueError(f"unknown built-in model {source!r}; expected one of {sorted(BUILT_IN)}")
-    configs = BUILT_IN[source]
     log.info("building %s pipeline (seed %d)", source, seed)
+    return build_from_configs(BUILT_IN[source], seed=seed, dtype=dtype)
+
+
+def build_from_configs(configs: dict, *, seed: int = 0, dtype: torch.dtype = torch.float32,
+                       feature_extractor=None) -> StableDiffusionPipeline:
+    """A pipeline of the real classes from per-component configs (unet, text_encoder, vae, scheduler)."""
     # Seed each component separately so changing one leaves the others' weights unchanged.
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(**configs["unet"])
@@ -62,7 +67,7 @@ def build_pipeline(source: str, *, seed: int = 0, dtype: torch.dtype = torch.flo
         tokenizer=build_tokenizer(),
         scheduler=DDIMScheduler(**configs["scheduler"]),
         safety_checker=None,
-        feature_extractor=None,
+        feature_extractor=feature_extractor,
         requires_safety_checker=False,
     )
     return pipe if dtype == torch.float32 else pipe.to(dtype=dtype)

@@ -12,11 +12,14 @@ from typing import Literal
 import torch.nn as nn
 
 COMPONENTS = ("text_encoder", "unet")
-LAYER_SCOPES = ("linear", "linear+conv")
+LAYER_SCOPES = ("linear", "linear+conv", "transformer")
 Component = Literal["text_encoder", "unet"]
 
 _TEXT_BLOCK = re.compile(r"(^|\.)encoder\.layers\.\d+$")
 _UNET_BLOCK = re.compile(r"^(time_embedding|down_blocks\.\d+|mid_block|up_blocks\.\d+)$")
+# `transformer` scope (OBS-Diff's): the attention and feed-forward Linears of a transformer block,
+# diffusers' BasicTransformerBlock (attn1, attn2, ff) or CLIP's encoder layer (self_attn, mlp).
+_TRANSFORMER_LINEAR = re.compile(r"(^|\.)(transformer_blocks|encoder\.layers)\.\d+\.(attn1|attn2|ff|self_attn|mlp)\.")
 _UNET_STAGE_ORDER = {"time_embedding": 0, "down_blocks": 1, "mid_block": 2, "up_blocks": 3}
 
 
@@ -27,7 +30,7 @@ def get_component(pipe, component: str) -> nn.Module:
 
 
 def layer_types(scope: str) -> tuple[type[nn.Module], ...]:
-    if scope == "linear":
+    if scope in ("linear", "transformer"):
         return (nn.Linear,)
     if scope == "linear+conv":
         return (nn.Linear, nn.Conv2d)
@@ -35,9 +38,17 @@ def layer_types(scope: str) -> tuple[type[nn.Module], ...]:
 
 
 def find_layers(module: nn.Module, scope: str = "linear") -> dict[str, nn.Module]:
-    """`{qualified_name: layer}` of every prunable layer in `module`, in registration order."""
+    """`{qualified_name: layer}` of every prunable layer in `module`, in registration order.
+
+    `linear`: every nn.Linear (in the U-Net also time_embedding, resnet time_emb_proj,
+    proj_in/proj_out); `linear+conv`: and every nn.Conv2d; `transformer`: only the
+    attention and feed-forward Linears inside transformer blocks.
+    """
     types = layer_types(scope)
-    return {name: child for name, child in module.named_modules() if isinstance(child, types)}
+    layers = {name: child for name, child in module.named_modules() if isinstance(child, types)}
+    if scope == "transformer":
+        layers = {name: child for name, child in layers.items() if _TRANSFORMER_LINEAR.search(name)}
+    return layers
 
 
 def execution_blocks(module: nn.Module, component: str) -> list[str]:
