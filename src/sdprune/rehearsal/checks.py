@@ -14,7 +14,7 @@ from typing import Mapping
 import pandas as pd
 
 from ..data import md5sum, read_prompt_records
-from .sources import CALIBRATION_DATASET, SD2_REPO, calibration_captions
+from .sources import CALIBRATION_DATASET, ROOT_CHECKPOINT, SD2_REPO, calibration_captions
 
 TEXT_METHODS = {"magnitude", "wanda", "owl_magnitude", "owl_wanda"}
 
@@ -33,8 +33,11 @@ def check_sources(run_dir: Path, hf_home: Path, config: Mapping) -> list[str]:
     """Model, dataset, COCO and metric networks each came through their real download path."""
     problems = []
     model = run_dir / "resources" / "models" / config["model"]["name"]
-    if not list(_hub_cache(hf_home, "models", SD2_REPO).glob("snapshots/*/model_index.json")):
+    snapshot = list(_hub_cache(hf_home, "models", SD2_REPO).glob("snapshots/*"))
+    if not snapshot or not (snapshot[0] / "model_index.json").exists():
         problems.append(f"{SD2_REPO} did not come through the Hugging Face cache in {hf_home}")
+    elif [f for f in snapshot[0].rglob("*") if "fp16" in f.name or f.name == ROOT_CHECKPOINT]:
+        problems.append(f"{SD2_REPO}: fp16 variants or the root checkpoint were downloaded too")
     if json.loads((model / "sdprune_source.json").read_text())["source"] != SD2_REPO:
         problems.append(f"{model} was not fetched from {SD2_REPO}")
     if _saved_dtype(model / "unet") != config["model"]["dtype"]:

@@ -55,7 +55,9 @@ def write_rehearsal_config(repo: Path, workdir: Path, *, coco_url: str, manifest
 
 
 def run_snakemake(workdir: Path, env: dict[str, str], cores: int, extra: list[str]) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "snakemake", "--cores", str(cores), "--configfile", CONFIG_NAME, *extra]
+    # The workstation profile runs GPU stages one at a time (one GPU); on a CPU every core can take one.
+    command = [sys.executable, "-m", "snakemake", "--cores", str(cores), "--resources", f"gpu={cores}",
+               "--configfile", CONFIG_NAME, *extra]
     log.info("running %s in %s", " ".join(command), workdir)
     return subprocess.run(command, cwd=workdir, env=env, text=True, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import save_file
 
 from ..io import atomic_directory, write_json
 from ..models.architectures import SD2_SCHEDULER, SD2_TEXT_ENCODER, SD2_UNET, SD2_VAE
@@ -34,6 +35,7 @@ from .coco import COLOURS, SHAPES, build_coco_mirror
 log = logging.getLogger(__name__)
 
 SD2_REPO = "stabilityai/stable-diffusion-2"
+ROOT_CHECKPOINT = "768-v-ema.safetensors"  # the single-file checkpoint beside the diffusers folders
 CALIBRATION_DATASET = "visheratin/laion-coco-nllb"
 FID_FILES = {"clean": "fid/inception-2015-12-05.pt", "paper": "fid/pt_inception-2015-12-05-6726825d.pth"}
 
@@ -61,7 +63,11 @@ def write_sd2_repo(repo_dir: Path, *, seed: int = 0) -> None:
 
     pipe = build_from_configs(SD2_TOY, seed=seed, feature_extractor=CLIPImageProcessor(crop_size=224, size=224))
     with atomic_directory(repo_dir) as tmp:
-        pipe.save_pretrained(tmp, safe_serialization=True)
+        # The hub repo also holds fp16 variants and the original single-file checkpoint at its root;
+        # a run must not download them (SD2's is 5 GB). Variants first: the fp32 save rewrites configs.
+        pipe.to(torch.float16).save_pretrained(tmp, safe_serialization=True, variant="fp16")
+        pipe.to(torch.float32).save_pretrained(tmp, safe_serialization=True)
+        save_file({"stand_in": torch.zeros(4)}, str(tmp / ROOT_CHECKPOINT))
         (tmp / "README.md").write_text("---\nlicense: openrail++\n---\n# sdprune rehearsal stand-in for "
                                        f"{SD2_REPO} (toy size, random weights)\n")
 

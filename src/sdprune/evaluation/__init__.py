@@ -1,0 +1,1 @@
+"""Evaluation layer: generation, metrics and prompt sets (including the procedural toy scene world)."""
