@@ -81,28 +81,23 @@ def fetch_inception(out_dir: str | Path, *, url: str | None = None) -> Path:
     """Download clean-fid's Inception weights into ``out_dir`` (atomically); ``url``: a mirror."""
     from cleanfid.downloads_helper import inception_url
 
-    from ..io import atomic_path
-    import urllib.request
+    from ..data import download
 
-    target = Path(out_dir) / INCEPTION_FILE
-    with atomic_path(target) as tmp, urllib.request.urlopen(url or inception_url) as response:
-        tmp.write_bytes(response.read())
-    return target
+    return download(url or inception_url, Path(out_dir) / INCEPTION_FILE)
 
 
 def fetch_pytorch_fid_inception(out_dir: str | Path, *, url: str | None = None) -> Path:
     """Download pytorch-fid's Inception state dict and store it as safetensors; ``url``: a mirror."""
     import tempfile
-    import urllib.request
 
     from cleanfid.inception_pytorch import FID_WEIGHTS_URL
 
+    from ..data import download
     from ..io import save_tensors
 
     with tempfile.TemporaryDirectory() as tmp:
-        raw = Path(tmp) / "weights.pth"
-        urllib.request.urlretrieve(url or FID_WEIGHTS_URL, raw)
-        state = torch.load(raw, map_location="cpu", weights_only=True)
+        raw = download(url or FID_WEIGHTS_URL, Path(tmp) / "weights.pth")
+        state = torch.load(raw, map_location="cpu", weights_only=True)  # tensors only, never arbitrary objects
     target = Path(out_dir) / PYTORCH_FID_FILE
     save_tensors(target, state)
     return target
