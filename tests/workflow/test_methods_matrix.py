@@ -36,8 +36,9 @@ def test_every_planned_artifact_meets_its_spec(methods_run):
             for name, mask in artifact.masks.items():
                 flat = ~mask.reshape(mask.shape[0], -1)
                 assert torch.all(flat.reshape(mask.shape[0], -1, pattern.m).sum(-1) == pattern.n), name
-        else:
-            assert report["realised_sparsity"] == pytest.approx(spec.sparsity, abs=2e-3)
+        else:  # every row or matrix loses int(n * s): short of the request by under one weight per row
+            narrowest = min(layer["numel"] // layer["shape"][0] for layer in report["layers"].values())
+            assert -1e-9 <= spec.sparsity - report["realised_sparsity"] < 1 / narrowest, (spec, report["realised_sparsity"])
         assert bool(artifact.values) == spec.method.endswith("sparsegpt")
         if spec.scope == "linear+conv":
             assert any(len(mask.shape) == 4 for mask in artifact.masks.values())
