@@ -17,8 +17,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 
 def main() -> None:
-    from sdprune.experiments import expand_runs, pruned_components
-    from sdprune.validation import load_config
+    from sdprune.workflow.experiments import expand_runs, pruned_components
+    from sdprune.workflow.validation import load_config
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--configfile", default=str(ROOT / "config.yaml"))

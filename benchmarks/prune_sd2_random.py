@@ -26,8 +26,8 @@ def run_one(component: str, method: str, model_dir: Path, out_dir: Path, args) -
     """Child process: load the saved model, prune one component, report."""
     import torch
 
-    from sdprune import stages
-    from sdprune.pruning import CalibrationSettings, PruneSettings
+    from sdprune.workflow import stages
+    from sdprune.pruning.prune import CalibrationSettings, PruneSettings
 
     torch.set_num_threads(args.threads)
     calibration = CalibrationSettings(num_steps=args.unet_steps, groups=4, height=args.height, width=args.height)

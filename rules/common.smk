@@ -2,7 +2,7 @@
 
 The config is checked here, before any job runs: a bad config stops the
 workflow with one message and writes nothing under results/. What each stage
-takes from the config comes from sdprune.params, the same functions the cache
+takes from the config comes from sdprune.workflow.params, the same functions the cache
 uses to check restored artifacts.
 """
 
@@ -21,8 +21,8 @@ _SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, _SRC)
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.getenv("PYTHONPATH")) if p))
 
-from sdprune import params as stage_params
-from sdprune.experiments import (
+from sdprune.workflow import params as stage_params
+from sdprune.workflow.experiments import (
     DENSE,
     SPEC_PATTERN,
     ComponentSpec,
@@ -32,9 +32,9 @@ from sdprune.experiments import (
     infeasible_allocations,
     sparsity_slug,
 )
-from sdprune.methods import parse_method
+from sdprune.pruning.methods import parse_method
 from sdprune.models.components import COMPONENTS, LAYER_SCOPES
-from sdprune.validation import schema_problems
+from sdprune.workflow.validation import schema_problems
 
 _SCHEMA = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
 _problems = schema_problems(config, _SCHEMA)

@@ -1,7 +1,7 @@
 """Rule aggregate_tables: one tidy row per run, as CSV and Markdown."""
 
-from sdprune.jobs import snakemake_job
-from sdprune.tables import runs_table, write_table
+from sdprune.workflow.jobs import snakemake_job
+from sdprune.reporting.tables import runs_table, write_table
 
 stage = snakemake.params.stage
 with snakemake_job(snakemake) as log:

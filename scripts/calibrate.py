@@ -1,9 +1,9 @@
 """Rule calibrate: input-norm statistics of the dense component."""
 
-from sdprune import stages
-from sdprune.data import read_prompt_records
-from sdprune.jobs import snakemake_job
-from sdprune.pruning import CalibrationSettings
+from sdprune.workflow import stages
+from sdprune.evaluation.prompts import read_prompt_records
+from sdprune.workflow.jobs import snakemake_job
+from sdprune.pruning.prune import CalibrationSettings
 
 stage = snakemake.params.stage
 with snakemake_job(snakemake):

@@ -1,8 +1,8 @@
 """Checkpoint cliff_round: bracket the drop-off from the sparsities evaluated so far; pick the next."""
 
-from sdprune.cliffs import Criterion, next_round
+from sdprune.reporting.cliffs import Criterion, next_round
 from sdprune.io import read_json, write_json
-from sdprune.jobs import snakemake_job
+from sdprune.workflow.jobs import snakemake_job
 
 stage = snakemake.params.stage
 with snakemake_job(snakemake) as log:

@@ -1,7 +1,7 @@
 """Rule cliff_series: the last round of one series' drop-off search, under a name that does not move."""
 
 from sdprune.io import read_json, write_json
-from sdprune.jobs import snakemake_job
+from sdprune.workflow.jobs import snakemake_job
 
 with snakemake_job(snakemake) as log:
     state = read_json(snakemake.input.final)

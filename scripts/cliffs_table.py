@@ -3,8 +3,8 @@
 import pandas as pd
 
 from sdprune.io import atomic_path, read_json, write_text
-from sdprune.jobs import snakemake_job
-from sdprune.tables import to_markdown
+from sdprune.workflow.jobs import snakemake_job
+from sdprune.reporting.tables import to_markdown
 
 with snakemake_job(snakemake):
     rows = []

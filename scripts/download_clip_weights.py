@@ -1,8 +1,8 @@
 """Rule download_clip_weights: an open_clip model as a local folder, or our seeded stand-in."""
 
-from sdprune.jobs import snakemake_job
-from sdprune.metrics.clip_score import fetch_clip
-from sdprune.metrics.standins import save_standin_clip
+from sdprune.workflow.jobs import snakemake_job
+from sdprune.evaluation.metrics.clip_score import fetch_clip
+from sdprune.evaluation.metrics.standins import save_standin_clip
 
 stage = snakemake.params.stage
 with snakemake_job(snakemake):

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from sdprune.data import fetch_coco_archive
-from sdprune.jobs import snakemake_job
+from sdprune.evaluation.prompts import fetch_coco_archive
+from sdprune.workflow.jobs import snakemake_job
 
 # Where to download from is read from the config, not passed as params: a mirror serves the same
 # archives (checked by MD5), so switching mirrors must not make Snakemake rerun anything.

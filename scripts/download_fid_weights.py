@@ -1,9 +1,9 @@
 """Rule download_fid_weights: clean-fid's or pytorch-fid's Inception, or our seeded stand-in."""
 
 from sdprune.io import atomic_directory
-from sdprune.jobs import snakemake_job
-from sdprune.metrics.fid import fetch_inception, fetch_pytorch_fid_inception
-from sdprune.metrics.standins import save_standin_inception
+from sdprune.workflow.jobs import snakemake_job
+from sdprune.evaluation.metrics.fid import fetch_inception, fetch_pytorch_fid_inception
+from sdprune.evaluation.metrics.standins import save_standin_inception
 
 # A mirror's URL is read from the config, not passed as params: the weights are the same
 # wherever they come from, so switching mirrors must not make Snakemake rerun anything.

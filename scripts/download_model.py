@@ -1,6 +1,6 @@
 """Rule download_model: save the configured pipeline (hub id or built-in) under resources/."""
 
-from sdprune.jobs import snakemake_job
+from sdprune.workflow.jobs import snakemake_job
 from sdprune.models.loading import fetch_pipeline
 
 with snakemake_job(snakemake):

@@ -1,7 +1,7 @@
 """Rule extract_reference_images: the sampled COCO images, named by sample index."""
 
-from sdprune.data import extract_images, read_prompt_records
-from sdprune.jobs import snakemake_job
+from sdprune.evaluation.prompts import extract_images, read_prompt_records
+from sdprune.workflow.jobs import snakemake_job
 
 stage = snakemake.params.stage
 with snakemake_job(snakemake):

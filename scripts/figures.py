@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from sdprune.figures import all_figures
-from sdprune.jobs import snakemake_job
-from sdprune.tables import read_runs
+from sdprune.reporting.figures import all_figures
+from sdprune.workflow.jobs import snakemake_job
+from sdprune.reporting.tables import read_runs
 
 stage = snakemake.params.stage
 with snakemake_job(snakemake) as log:

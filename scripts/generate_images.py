@@ -1,9 +1,9 @@
 """Rule generate_images: one PNG per evaluation prompt for one run, plus the showcase prompts."""
 
-from sdprune import stages
-from sdprune.data import read_prompt_records
-from sdprune.generation import GenerationSettings
-from sdprune.jobs import snakemake_job
+from sdprune.workflow import stages
+from sdprune.evaluation.prompts import read_prompt_records
+from sdprune.evaluation.generation import GenerationSettings
+from sdprune.workflow.jobs import snakemake_job
 from sdprune.models.components import COMPONENTS
 
 stage = snakemake.params.stage

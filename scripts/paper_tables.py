@@ -2,10 +2,10 @@
 
 import pandas as pd
 
-from sdprune.cliffs import Criterion
-from sdprune.jobs import snakemake_job
-from sdprune.tables import read_runs
-from sdprune.paper_tables import dense_noise, paper_tables, write_tables
+from sdprune.reporting.cliffs import Criterion
+from sdprune.workflow.jobs import snakemake_job
+from sdprune.reporting.tables import read_runs
+from sdprune.reporting.paper_tables import dense_noise, paper_tables, write_tables
 
 stage = snakemake.params.stage
 with snakemake_job(snakemake) as log:

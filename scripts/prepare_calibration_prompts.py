@@ -1,8 +1,8 @@
 """Rule prepare_calibration_prompts: calibration prompts, disjoint from the evaluation prompts."""
 
-from sdprune.data import (PromptRecord, read_captions, read_dataset_prompts, read_prompt_file, read_prompt_records,
+from sdprune.evaluation.prompts import (PromptRecord, read_captions, read_dataset_prompts, read_prompt_file, read_prompt_records,
                           sample_coco, write_prompt_records)
-from sdprune.jobs import snakemake_job
+from sdprune.workflow.jobs import snakemake_job
 
 settings = snakemake.params.stage
 with snakemake_job(snakemake) as log:

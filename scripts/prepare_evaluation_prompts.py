@@ -1,7 +1,7 @@
 """Rule prepare_evaluation_prompts: the prompts every run generates images from."""
 
-from sdprune.data import PromptRecord, read_captions, read_prompt_file, sample_coco, write_prompt_records
-from sdprune.jobs import snakemake_job
+from sdprune.evaluation.prompts import PromptRecord, read_captions, read_prompt_file, sample_coco, write_prompt_records
+from sdprune.workflow.jobs import snakemake_job
 
 settings = snakemake.params.stage
 with snakemake_job(snakemake) as log:

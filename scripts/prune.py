@@ -2,11 +2,11 @@
 
 from pathlib import Path
 
-from sdprune import stages
-from sdprune.data import read_prompt_records
-from sdprune.jobs import snakemake_job
-from sdprune.masks import parse_pattern
-from sdprune.pruning import CalibrationSettings, PruneSettings
+from sdprune.workflow import stages
+from sdprune.evaluation.prompts import read_prompt_records
+from sdprune.workflow.jobs import snakemake_job
+from sdprune.pruning.masks import parse_pattern
+from sdprune.pruning.prune import CalibrationSettings, PruneSettings
 
 stage = snakemake.params.stage
 with snakemake_job(snakemake):

@@ -1,7 +1,7 @@
 """Rule reference_features: FID features of the reference images, computed once per protocol."""
 
-from sdprune import stages
-from sdprune.jobs import snakemake_job
+from sdprune.workflow import stages
+from sdprune.workflow.jobs import snakemake_job
 
 stage = snakemake.params.stage
 with snakemake_job(snakemake):

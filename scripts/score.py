@@ -1,8 +1,8 @@
 """Rule score: FID (every configured protocol), CLIP score and paired signals of one run's images."""
 
-from sdprune import stages
-from sdprune.data import read_prompt_records
-from sdprune.jobs import snakemake_job
+from sdprune.workflow import stages
+from sdprune.evaluation.prompts import read_prompt_records
+from sdprune.workflow.jobs import snakemake_job
 
 stage = snakemake.params.stage
 with snakemake_job(snakemake):

@@ -13,7 +13,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .log import setup_logging
+from sdprune.log import setup_logging
 
 log = logging.getLogger("sdprune")
 
@@ -34,8 +34,8 @@ def _model_dir(text: str) -> Path:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .methods import available_methods
-    from .models.components import COMPONENTS, LAYER_SCOPES
+    from sdprune.pruning.methods import available_methods
+    from sdprune.models.components import COMPONENTS, LAYER_SCOPES
 
     parser = argparse.ArgumentParser(prog="python -m sdprune", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -82,17 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
-    from . import stages
+    from sdprune.workflow import stages
 
     if args.command == "fetch":
-        from .models.loading import fetch_pipeline
+        from sdprune.models.loading import fetch_pipeline
 
         fetch_pipeline(args.source, args.out, revision=args.revision, dtype=args.dtype, seed=args.seed)
     elif args.command == "prune":
-        from .data import read_prompt_file
-        from .masks import parse_pattern
-        from .methods import parse_method
-        from .pruning import CalibrationSettings, PruneSettings
+        from sdprune.evaluation.prompts import read_prompt_file
+        from sdprune.pruning.masks import parse_pattern
+        from sdprune.pruning.methods import parse_method
+        from sdprune.pruning.prune import CalibrationSettings, PruneSettings
 
         pattern = parse_pattern(args.pattern)
         if pattern.structured and abs(args.sparsity - pattern.sparsity) > 1e-9:
@@ -119,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _cache_command(args) -> int:
     """publish / restore, run from the workflow's root folder."""
-    from . import cache
-    from .validation import load_config
+    from sdprune.workflow import store as cache
+    from sdprune.workflow.validation import load_config
 
     workdir = Path.cwd()
     try:

@@ -3,7 +3,7 @@ from accelerate import init_empty_weights
 from diffusers import UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel
 
-from sdprune.accounting import full_model_sparsity
+from sdprune.pruning.accounting import full_model_sparsity
 from sdprune.models.architectures import SD2_TEXT_ENCODER, SD2_UNET
 from sdprune.models.components import execution_blocks, find_layers
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from sdprune.allocation import MAX_LAYER_SPARSITY, allocate, outlier_ratio, owl_plan, parse_ratio
+from sdprune.pruning.allocation import MAX_LAYER_SPARSITY, allocate, outlier_ratio, owl_plan, parse_ratio
 
 SD2 = {"text_encoder": 340_387_840, "unet": 865_910_724}
 

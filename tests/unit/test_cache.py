@@ -2,9 +2,9 @@
 
 import copy
 
-from sdprune.cache import adoption
-from sdprune.params import expected_params
-from sdprune.provenance import code_fingerprint, fingerprint
+from sdprune.workflow.store import adoption
+from sdprune.workflow.params import expected_params
+from sdprune.workflow.provenance import code_fingerprint, fingerprint
 
 CONFIG = {
     "model": {"name": "m", "source": "tiny", "revision": None, "dtype": "float32"}, "seed": 0,
@@ -92,7 +92,7 @@ def test_params_do_not_depend_on_the_order_of_keys_in_the_config():
 def test_owl_settings_belong_to_owl_artifacts_only():
     from pathlib import Path
 
-    from sdprune.validation import load_config
+    from sdprune.workflow.validation import load_config
 
     root = Path(__file__).resolve().parents[2]
     config = load_config(root / "config/tiny.yaml", root / "schemas/config.schema.yaml")

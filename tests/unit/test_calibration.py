@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from sdprune.calibration import (
+from sdprune.pruning.calibration import (
     LayerStatistics,
     collect_statistics,
     load_statistics,
@@ -11,7 +11,7 @@ from sdprune.calibration import (
     timestep_weights,
 )
 from sdprune.models.components import find_layers
-from sdprune.pruning import CalibrationSettings, make_feed
+from sdprune.pruning.prune import CalibrationSettings, make_feed
 
 
 def record_inputs(layer):
@@ -107,7 +107,7 @@ def test_unet_statistics_weight_each_call_by_its_timestep(tiny_pipe, calibration
 
 
 def test_step_indices_group_repeated_timesteps():
-    from sdprune.calibration import step_indices
+    from sdprune.pruning.calibration import step_indices
 
     assert step_indices(torch.tensor([751, 501, 501, 251, 1])) == {751.0: 0, 501.0: 1, 251.0: 2, 1.0: 3}
 

@@ -1,6 +1,6 @@
 import pytest
 
-from sdprune.cliffs import Criterion, next_round
+from sdprune.reporting.cliffs import Criterion, next_round
 
 
 def run_search(fid_of, coarse, step, criterion=Criterion(), dense=10.0):

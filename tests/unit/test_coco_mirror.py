@@ -6,7 +6,7 @@ from http.server import SimpleHTTPRequestHandler
 
 import pytest
 
-from sdprune.data import extract_images, fetch_coco_archive, read_captions, sample_coco
+from sdprune.evaluation.prompts import extract_images, fetch_coco_archive, read_captions, sample_coco
 from sdprune.rehearsal.coco import build_coco_mirror
 from sdprune.rehearsal.serve import StaticServer
 

@@ -5,7 +5,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from sdprune.data import PromptRecord, coco_caption_pairs, download, extract_images, read_prompt_file, sample_coco
+from sdprune.download import download
+from sdprune.evaluation.prompts import PromptRecord, coco_caption_pairs, extract_images, read_prompt_file, sample_coco
 
 
 @pytest.fixture
@@ -77,7 +78,7 @@ def test_prompt_files_skip_comments_and_blank_lines(tmp_path):
 
 
 def test_prompts_from_a_dataset_take_its_first_rows(tmp_path, monkeypatch):
-    from sdprune.data import read_dataset_prompts
+    from sdprune.evaluation.prompts import read_dataset_prompts
 
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     folder = tmp_path / "laion-like"

@@ -2,7 +2,7 @@ import copy
 
 import pytest
 
-from sdprune.experiments import (ComponentSpec, check_config, expand_runs, infeasible_allocations,
+from sdprune.workflow.experiments import (ComponentSpec, check_config, expand_runs, infeasible_allocations,
                                  model_parameter_counts, needs_calibration, sparsity_slug)
 
 BASE = {

@@ -1,6 +1,6 @@
 import pytest
 
-from sdprune.generation import GenerationSettings, generate_images, partial_dir
+from sdprune.evaluation.generation import GenerationSettings, generate_images, partial_dir
 
 PROMPTS = ["A dog in a field", "A treehouse at night", "An ocean sunset", "The Eiffel Tower", "A red bus"]
 

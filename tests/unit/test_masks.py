@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from sdprune.masks import apply_mask, mask_n_m, mask_per_matrix, mask_per_row, parse_pattern
+from sdprune.pruning.masks import apply_mask, mask_n_m, mask_per_matrix, mask_per_row, parse_pattern
 
 
 @pytest.mark.parametrize("shape", [(32, 32), (7, 13), (128, 64), (1, 100)])

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from sdprune.calibration import LayerStatistics
-from sdprune.masks import UNSTRUCTURED, parse_pattern
-from sdprune.methods import available_methods, get_method, parse_method
+from sdprune.pruning.calibration import LayerStatistics
+from sdprune.pruning.masks import UNSTRUCTURED, parse_pattern
+from sdprune.pruning.methods import available_methods, get_method, parse_method
 
 BASE_METHODS = ["magnitude", "wanda", "sparsegpt"]
 

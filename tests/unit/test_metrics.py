@@ -7,9 +7,9 @@ import torch
 from PIL import Image
 
 from sdprune.io import load_tensors
-from sdprune.metrics.clip_score import ClipScorer
-from sdprune.metrics.fid import folder_features, frechet_distance, load_feature_extractor
-from sdprune.metrics.standins import save_standin_clip, save_standin_inception
+from sdprune.evaluation.metrics.clip_score import ClipScorer
+from sdprune.evaluation.metrics.fid import folder_features, frechet_distance, load_feature_extractor
+from sdprune.evaluation.metrics.standins import save_standin_clip, save_standin_inception
 
 
 def write_images(folder, arrays):
@@ -70,7 +70,7 @@ def test_paper_protocol_uses_pytorch_fid_weights_from_disk(image_sets, tmp_path)
     from cleanfid import inception_pytorch
 
     from sdprune.io import save_tensors
-    from sdprune.metrics.fid import PYTORCH_FID_FILE
+    from sdprune.evaluation.metrics.fid import PYTORCH_FID_FILE
 
     torch.manual_seed(0)
     with mock.patch.object(inception_pytorch, "load_state_dict_from_url", side_effect=lambda *a, **k: None), \
@@ -125,7 +125,7 @@ def test_paper_protocol_equals_the_released_codes_files(image_sets, tmp_path):
     """JPEG in memory == the released code's save/normalise/reopen on disk, pixel for pixel."""
     import torchvision
 
-    from sdprune.metrics.fid import paper_pixels
+    from sdprune.evaluation.metrics.fid import paper_pixels
 
     rng = np.random.default_rng(1)
     sources = tmp_path / "sources"
@@ -170,7 +170,7 @@ def mirrored_fid_weights(tmp_path_factory):
 def test_standin_fid_weights_load_through_the_project_and_are_not_degenerate(
         protocol, mirrored_fid_weights, image_sets, tmp_path):
     """Each protocol's network, fetched from a mirror URL by the project's own fetcher."""
-    from sdprune.metrics.fid import fetch_inception, fetch_pytorch_fid_inception
+    from sdprune.evaluation.metrics.fid import fetch_inception, fetch_pytorch_fid_inception
 
     fetch = {"clean": fetch_inception, "paper": fetch_pytorch_fid_inception}[protocol]
     fetch(tmp_path / "fid", url=mirrored_fid_weights[protocol].as_uri())
@@ -218,7 +218,7 @@ def test_standin_openai_clip_repo_through_fetch_clip(image_sets, tmp_path, monke
     """open_clip's own hub download logic, with the hub answered from the stand-in repo's files."""
     import open_clip
 
-    from sdprune.metrics.clip_score import fetch_clip
+    from sdprune.evaluation.metrics.clip_score import fetch_clip
     from sdprune.rehearsal.metric_standins import openai_clip_config, openai_clip_hub_id, write_openai_clip_repo
 
     hub_id = openai_clip_hub_id()

@@ -34,8 +34,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from sdprune.masks import UNSTRUCTURED
-from sdprune.pruning import CalibrationSettings, PruneSettings, prune_component
+from sdprune.pruning.masks import UNSTRUCTURED
+from sdprune.pruning.prune import CalibrationSettings, PruneSettings, prune_component
 
 PROMPTS = [
     "A cat looking out of a window",

@@ -1,9 +1,9 @@
 import pandas as pd
 import pytest
 
-from sdprune.cliffs import Criterion
-from sdprune.paper_tables import dense_noise, paper_tables, write_tables
-from sdprune.tables import read_runs, write_table
+from sdprune.reporting.cliffs import Criterion
+from sdprune.reporting.paper_tables import dense_noise, paper_tables, write_tables
+from sdprune.reporting.tables import read_runs, write_table
 
 COLUMNS = ["text_spec", "unet_spec", "experiments", "allocation", "status", "text_method", "text_sparsity",
            "unet_method", "unet_sparsity", "nominal_full_sparsity", "true_full_sparsity", "fid", "clip_score", "seed"]

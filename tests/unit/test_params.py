@@ -1,10 +1,10 @@
-"""What each stage takes from the config (sdprune.params)."""
+"""What each stage takes from the config (sdprune.workflow.params)."""
 
 import pandas as pd
 
-from sdprune.data import read_dataset_prompts
-from sdprune.params import calibration_prompt_params, fid_protocols, reference_features_params, score_params
-from sdprune.validation import load_config
+from sdprune.evaluation.prompts import read_dataset_prompts
+from sdprune.workflow.params import calibration_prompt_params, fid_protocols, reference_features_params, score_params
+from sdprune.workflow.validation import load_config
 
 
 def _paper_config():

@@ -1,12 +1,13 @@
 import pytest
 import torch
 
-from sdprune import stages
-from sdprune.artifact import load_artifact, pack_mask, unpack_mask
-from sdprune.masks import UNSTRUCTURED
+from sdprune.workflow import stages
+from sdprune.pruning.artifact import load_artifact, pack_mask, unpack_mask
+from sdprune.pruning.masks import UNSTRUCTURED
 from sdprune.models.components import find_layers
 from sdprune.models.loading import load_pipeline
-from sdprune.pruning import CalibrationSettings, PruneSettings, calibration_groups, prune_component
+from sdprune.pruning.artifact import load_pruned_pipeline
+from sdprune.pruning.prune import CalibrationSettings, PruneSettings, calibration_groups, prune_component
 
 
 def state(module):
@@ -53,9 +54,9 @@ def test_wanda_prunes_each_row_evenly(tiny_pipe, calibration_prompts):
 
 def test_sequential_calibration_uses_the_already_pruned_blocks(tiny_model_dir, calibration_prompts):
     """Block 1 is pruned on inputs from the pruned block 0, not from the dense model."""
-    from sdprune.calibration import collect_statistics
-    from sdprune.methods.wanda import prune_layer
-    from sdprune.pruning import make_feed
+    from sdprune.pruning.calibration import collect_statistics
+    from sdprune.pruning.methods.wanda import prune_layer
+    from sdprune.pruning.prune import make_feed
 
     settings = CalibrationSettings(prompts=calibration_prompts)
     sequential = load_pipeline(tiny_model_dir)
@@ -106,7 +107,7 @@ def test_base_plus_artifact_reloads_bit_identically(tiny_model_dir, tmp_path, ca
     prune_component(pipe, component, PruneSettings(method, 0.4),
                     calibration=CalibrationSettings(prompts=tuple(calibration_prompts), num_steps=2, groups=2))
     # ...equals base + artifact, bit for bit.
-    reloaded = load_pipeline(tiny_model_dir, artifacts={component: out / "artifact.safetensors"})
+    reloaded = load_pruned_pipeline(tiny_model_dir, {component: out / "artifact.safetensors"})
     for key, value in getattr(pipe, component).state_dict().items():
         assert torch.equal(value, getattr(reloaded, component).state_dict()[key]), key
 
@@ -131,7 +132,7 @@ def test_artifact_refuses_a_different_base(tiny_model_dir, tmp_path):
     other = fetch_pipeline("tiny", tmp_path / "other", seed=0)
     (other / "unet" / "config.json").write_text((other / "unet" / "config.json").read_text().replace("}", ', "x": 1}', 1))
     with pytest.raises(ValueError, match="different base model"):
-        load_pipeline(other, artifacts={"unet": out / "artifact.safetensors"})
+        load_pruned_pipeline(other, {"unet": out / "artifact.safetensors"})
 
 
 def test_mask_bits_round_trip():
@@ -168,7 +169,7 @@ def test_sparsegpt_artifact_stores_the_updated_values(tiny_model_dir, tmp_path, 
     artifact = load_artifact(out / "artifact.safetensors")
     assert set(artifact.values) == set(artifact.masks)
     base = load_pipeline(tiny_model_dir)
-    reloaded = load_pipeline(tiny_model_dir, artifacts={component: out / "artifact.safetensors"})
+    reloaded = load_pruned_pipeline(tiny_model_dir, {component: out / "artifact.safetensors"})
     name = next(iter(artifact.masks))
     weight = getattr(reloaded, component).get_submodule(name).weight
     mask = artifact.masks[name]
@@ -178,7 +179,7 @@ def test_sparsegpt_artifact_stores_the_updated_values(tiny_model_dir, tmp_path, 
 
 @pytest.mark.parametrize("pattern", ["2:4", "4:8"])
 def test_n_m_with_convolutions_leaves_indivisible_layers_dense_and_says_so(tiny_pipe, pattern):
-    from sdprune.masks import parse_pattern
+    from sdprune.pruning.masks import parse_pattern
 
     result = prune_component(tiny_pipe, "unet", PruneSettings("magnitude", 0.5, parse_pattern(pattern), "linear+conv"))
     skipped = result.report["skipped_layers"]
@@ -195,8 +196,8 @@ def test_n_m_with_convolutions_leaves_indivisible_layers_dense_and_says_so(tiny_
 
 def _raw_norm_ratios(module, component, layers, stats, m=7.0):
     """Outlier ratios as they were: Wanda scores on raw input norms, which grow with the rows seen."""
-    from sdprune.allocation import outlier_ratio
-    from sdprune.methods.wanda import wanda_scores
+    from sdprune.pruning.allocation import outlier_ratio
+    from sdprune.pruning.methods.wanda import wanda_scores
 
     units = calibration_groups(module, component, list(layers), 0)
     return [outlier_ratio([wanda_scores(layers[n].weight, stats[n].column_norms()) for n in unit], m) for unit in units]
@@ -204,7 +205,7 @@ def _raw_norm_ratios(module, component, layers, stats, m=7.0):
 
 def _seen_twice(stats):
     """The statistics of the same calibration rows fed twice."""
-    from sdprune.calibration import LayerStatistics
+    from sdprune.pruning.calibration import LayerStatistics
 
     twice = LayerStatistics(stats.in_features, "norms")
     twice.sum_sq, twice.weight_sum, twice.rows = stats.sum_sq * 2, stats.weight_sum * 2, stats.rows * 2
@@ -212,9 +213,9 @@ def _seen_twice(stats):
 
 
 def test_owl_text_encoder_plan_is_unchanged_by_per_row_statistics(tiny_pipe, calibration_prompts):
-    from sdprune.allocation import owl_plan
-    from sdprune.calibration import collect_statistics
-    from sdprune.pruning import make_feed, owl_layer_sparsity
+    from sdprune.pruning.allocation import owl_plan
+    from sdprune.pruning.calibration import collect_statistics
+    from sdprune.pruning.prune import make_feed, owl_layer_sparsity
 
     module = tiny_pipe.text_encoder
     layers = find_layers(module)
@@ -230,8 +231,8 @@ def test_owl_text_encoder_plan_is_unchanged_by_per_row_statistics(tiny_pipe, cal
 
 
 def test_owl_unet_outlier_ratio_ignores_how_many_rows_a_layer_saw(tiny_pipe, calibration_prompts):
-    from sdprune.calibration import collect_statistics
-    from sdprune.pruning import make_feed, owl_layer_sparsity
+    from sdprune.pruning.calibration import collect_statistics
+    from sdprune.pruning.prune import make_feed, owl_layer_sparsity
 
     unet = tiny_pipe.unet
     layers = find_layers(unet)
@@ -304,7 +305,7 @@ def test_evaluation_seeds_are_unchanged():
 
 
 def test_unet_calibration_feed_uses_the_calibration_seeds(tiny_pipe, calibration_prompts):
-    from sdprune.pruning import make_feed
+    from sdprune.pruning.prune import make_feed
     from sdprune.seeding import derive_calibration_seed, derive_seed
 
     feed = make_feed(tiny_pipe, "unet", CalibrationSettings(prompts=calibration_prompts, seed=7))

@@ -4,10 +4,10 @@ import copy
 
 import yaml
 
-from sdprune.experiments import expand_runs, experiment_kinds, infeasible_allocations
-from sdprune.params import fid_protocols
+from sdprune.workflow.experiments import expand_runs, experiment_kinds, infeasible_allocations
+from sdprune.workflow.params import fid_protocols
 from sdprune.rehearsal.scale import scale_config
-from sdprune.validation import load_config
+from sdprune.workflow.validation import load_config
 
 MIRRORS = dict(coco_url="http://127.0.0.1:1", coco_md5={"annotations": "0" * 32},
                fid_weights_url={"clean": "http://127.0.0.1:1/a.pt", "paper": "http://127.0.0.1:1/b.pth"})

@@ -2,7 +2,7 @@ import json
 
 import pandas as pd
 
-from sdprune.tables import runs_table, to_markdown, write_table
+from sdprune.reporting.tables import runs_table, to_markdown, write_table
 
 
 def record(te_realised, unet_realised, nominal, true):

@@ -7,7 +7,7 @@ import sys
 import pytest
 import yaml
 
-from sdprune.experiments import expand_runs
+from sdprune.workflow.experiments import expand_runs
 
 from .conftest import REPO, copy_workflow, job_counts, snakemake
 

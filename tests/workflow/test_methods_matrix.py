@@ -6,9 +6,9 @@ import pytest
 import torch
 import yaml
 
-from sdprune.artifact import load_artifact
-from sdprune.experiments import expand_runs, pruned_components
-from sdprune.masks import parse_pattern
+from sdprune.pruning.artifact import load_artifact
+from sdprune.workflow.experiments import expand_runs, pruned_components
+from sdprune.pruning.masks import parse_pattern
 
 from .conftest import REPO, copy_workflow, snakemake
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from sdprune.experiments import ComponentSpec, expand_runs, infeasible_allocations
+from sdprune.workflow.experiments import ComponentSpec, expand_runs, infeasible_allocations
 
 from .conftest import REPO, copy_workflow, job_counts, snakemake
 

@@ -13,7 +13,7 @@ import torch
 from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-from .architectures import BUILT_IN
+from sdprune.models.architectures import BUILT_IN
 
 log = logging.getLogger(__name__)
 

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import torch
 
-from ..artifact import apply_artifact, load_artifact
-from ..io import atomic_directory, write_json
-from .architectures import BUILT_IN
-from .components import COMPONENTS
+from sdprune.io import atomic_directory, write_json
+from sdprune.models.architectures import BUILT_IN
+from sdprune.models.components import COMPONENTS
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ def fetch_pipeline(source: str, out_dir: str | Path, *, revision: str | None = N
     """
     from diffusers import StableDiffusionPipeline
 
-    from .build import build_pipeline
+    from sdprune.models.build import build_pipeline
 
     out_dir = Path(out_dir)
     with atomic_directory(out_dir) as tmp:
@@ -69,20 +68,14 @@ def fetch_pipeline(source: str, out_dir: str | Path, *, revision: str | None = N
     return out_dir
 
 
-def load_pipeline(model_dir: str | Path, *, device: str | torch.device = "cpu", dtype: str = "float32",
-                  artifacts: dict[str, str | Path] | None = None):
-    """Load a saved pipeline offline and apply pruning artifacts (component -> artifact path)."""
+def load_pipeline(model_dir: str | Path, *, device: str | torch.device = "cpu", dtype: str = "float32"):
+    """Load a saved pipeline offline (pruned: `sdprune.pruning.artifact.load_pruned_pipeline`)."""
     from diffusers import StableDiffusionPipeline
 
     pipe = StableDiffusionPipeline.from_pretrained(
         str(model_dir), dtype=torch_dtype(dtype), local_files_only=True,
         safety_checker=None, requires_safety_checker=False,
     )
-    for component, path in (artifacts or {}).items():
-        artifact = load_artifact(path)
-        if artifact.component != component:
-            raise ValueError(f"{path} holds a {artifact.component} artifact, not {component}")
-        apply_artifact(getattr(pipe, component), artifact, expected_fingerprint=component_fingerprint(model_dir, component))
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(resolve_device(device) if isinstance(device, str) else device)
 

@@ -13,8 +13,9 @@ from typing import Mapping
 
 import pandas as pd
 
-from ..data import md5sum, read_prompt_records
-from .sources import CALIBRATION_DATASET, ROOT_CHECKPOINT, SD2_REPO, calibration_captions
+from sdprune.download import md5sum
+from sdprune.evaluation.prompts import read_prompt_records
+from sdprune.rehearsal.sources import CALIBRATION_DATASET, ROOT_CHECKPOINT, SD2_REPO, calibration_captions
 
 TEXT_METHODS = {"magnitude", "wanda", "owl_magnitude", "owl_wanda"}
 

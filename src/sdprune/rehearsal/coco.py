@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..data import COCO_ARCHIVES, md5sum
-from ..io import atomic_path
+from sdprune.download import md5sum
+from sdprune.evaluation.prompts import COCO_ARCHIVES
+from sdprune.io import atomic_path
 
 COLOURS = {"red": (200, 40, 40), "green": (40, 160, 60), "blue": (40, 70, 200), "yellow": (220, 200, 40),
            "purple": (130, 50, 160), "orange": (240, 140, 30)}

@@ -1,7 +1,7 @@
 """Stand-in metric weights in the real files' formats, for the rehearsal's local mirror.
 
 The rehearsal serves these files over HTTP in place of the real downloads, so the
-project's own fetchers (`sdprune.metrics.fid.fetch_*`, `sdprune.metrics.clip_score.fetch_clip`)
+project's own fetchers (`sdprune.evaluation.metrics.fid.fetch_*`, `sdprune.evaluation.metrics.clip_score.fetch_clip`)
 and loaders run unchanged. The architectures are the real ones; the weights are seeded
 random, so the scores are NOT comparable to published numbers.
 
@@ -37,7 +37,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..io import atomic_path
+from sdprune.io import atomic_path
 
 CLEANFID_INCEPTION_FILE = "inception-2015-12-05.pt"  # the name InceptionV3W opens in its folder
 PYTORCH_FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"  # basename of cleanfid's FID_WEIGHTS_URL

@@ -43,7 +43,7 @@ def copy_workflow(repo: Path, dest: Path) -> Path:
 
 
 def write_rehearsal_config(repo: Path, workdir: Path, *, coco_url: str, manifest: dict, fid_url: str) -> Path:
-    from .scale import scale_config
+    from sdprune.rehearsal.scale import scale_config
 
     config = yaml.safe_load((repo / "config.yaml").read_text())
     fid_urls = {protocol: f"{fid_url}/{path}" for protocol, path in manifest["fid_files"].items()}
@@ -64,11 +64,11 @@ def run_snakemake(workdir: Path, env: dict[str, str], cores: int, extra: list[st
 
 
 def rehearse(repo: Path, workdir: Path, *, cores: int = 2, fresh: bool = False, extra: list[str] = ()) -> int:
-    from ..validation import load_config
-    from .checks import check_rehearsal, job_count
-    from .hub import HubServer, hub_environment
-    from .serve import StaticServer
-    from .sources import build_world
+    from sdprune.workflow.validation import load_config
+    from sdprune.rehearsal.checks import check_rehearsal, job_count
+    from sdprune.rehearsal.hub import HubServer, hub_environment
+    from sdprune.rehearsal.serve import StaticServer
+    from sdprune.rehearsal.sources import build_world
 
     if fresh and (workdir / "run").exists():
         shutil.rmtree(workdir / "run")

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from ..io import atomic_directory, write_json
-from ..models.architectures import SD2_SCHEDULER, SD2_TEXT_ENCODER, SD2_UNET, SD2_VAE
-from .coco import COLOURS, SHAPES, build_coco_mirror
+from sdprune.io import atomic_directory, write_json
+from sdprune.models.architectures import SD2_SCHEDULER, SD2_TEXT_ENCODER, SD2_UNET, SD2_VAE
+from sdprune.rehearsal.coco import COLOURS, SHAPES, build_coco_mirror
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def write_sd2_repo(repo_dir: Path, *, seed: int = 0) -> None:
     """The toy SD2 pipeline as the hub repository's files."""
     from transformers import CLIPImageProcessor
 
-    from ..models.build import build_from_configs
+    from sdprune.models.build import build_from_configs
 
     pipe = build_from_configs(SD2_TOY, seed=seed, feature_extractor=CLIPImageProcessor(crop_size=224, size=224))
     with atomic_directory(repo_dir) as tmp:
@@ -100,7 +100,7 @@ def write_laion_dataset(repo_dir: Path, *, rows: int = 256, seed: int = 0) -> No
 
 
 def write_fid_networks(http_dir: Path, *, seed: int = 0) -> None:
-    from .metric_standins import write_cleanfid_inception, write_pytorch_fid_weights
+    from sdprune.rehearsal.metric_standins import write_cleanfid_inception, write_pytorch_fid_weights
 
     write_cleanfid_inception(http_dir / FID_FILES["clean"], seed=seed)
     write_pytorch_fid_weights(http_dir / FID_FILES["paper"], seed=seed)
@@ -112,7 +112,7 @@ def build_world(root: str | Path, *, seed: int = 0) -> dict:
     manifest_path = root / "world.json"
     if manifest_path.exists():
         return json.loads(manifest_path.read_text())
-    from .metric_standins import openai_clip_hub_id, write_openai_clip_repo
+    from sdprune.rehearsal.metric_standins import openai_clip_hub_id, write_openai_clip_repo
 
     torch.set_num_threads(max(torch.get_num_threads(), 1))
     log.info("building the stand-in world in %s", root)

@@ -4,7 +4,7 @@ Snakemake owns the DAG; DVC only stores and versions what the jobs wrote. Each
 job leaves a provenance record (`*.provenance.json`). Publishing gathers them
 into `provenance/<model>.json` (in git) and gives every output its own `.dvc`
 file. Restoring adopts an artifact only where its record matches the current
-config (`sdprune.params`) and code, and every workflow input it was made from is
+config (`sdprune.workflow.params`) and code, and every workflow input it was made from is
 adopted too; the rest is never pulled, so Snakemake reruns exactly that.
 """
 
@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from .io import write_json
-from .params import expected_params
-from .provenance import code_fingerprint, fingerprint
+from sdprune.io import write_json
+from sdprune.workflow.params import expected_params
+from sdprune.workflow.provenance import code_fingerprint, fingerprint
 
 log = logging.getLogger(__name__)
 

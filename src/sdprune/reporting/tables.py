@@ -7,9 +7,9 @@ from typing import Sequence
 
 import pandas as pd
 
-from .experiments import ComponentSpec
-from .io import atomic_path, read_json, write_text
-from .models.components import COMPONENTS
+from sdprune.workflow.experiments import ComponentSpec
+from sdprune.io import atomic_path, read_json, write_text
+from sdprune.models.components import COMPONENTS
 
 SHORT = {"text_encoder": "text", "unet": "unet"}
 # Columns that hold text; a column left empty in every row must still read back as text, not NaN floats.

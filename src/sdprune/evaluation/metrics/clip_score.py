@@ -23,7 +23,7 @@ def fetch_clip(out_dir: str | Path, *, model_name: str = "ViT-B-32", pretrained:
     import open_clip
     from open_clip.pretrained import download_pretrained_from_hf
 
-    from ..io import atomic_directory, save_tensors
+    from sdprune.io import atomic_directory, save_tensors
 
     cfg = open_clip.get_pretrained_cfg(model_name, pretrained)
     if not cfg:

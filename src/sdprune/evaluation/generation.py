@@ -20,8 +20,8 @@ from typing import Callable, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from .io import atomic_path, write_json
-from .seeding import derive_seed
+from sdprune.io import atomic_path, write_json
+from sdprune.seeding import derive_seed
 
 log = logging.getLogger(__name__)
 

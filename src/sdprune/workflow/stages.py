@@ -14,8 +14,8 @@ from typing import Mapping, Sequence
 
 import torch
 
-from .io import load_tensors, read_json, save_tensors, write_json
-from .provenance import environment_record
+from sdprune.io import load_tensors, read_json, save_tensors, write_json
+from sdprune.workflow.provenance import environment_record
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +23,10 @@ log = logging.getLogger(__name__)
 def calibrate(*, model_dir: str | Path, component: str, prompts: Sequence[str], calibration, scope: str,
               out_path: str | Path, device: str = "auto", dtype: str = "float32") -> dict:
     """Input-norm statistics of every target layer of the *dense* component, in one pass."""
-    from .calibration import collect_statistics, save_statistics
-    from .models.components import find_layers, get_component
-    from .models.loading import load_pipeline
-    from .pruning import make_feed
+    from sdprune.pruning.calibration import collect_statistics, save_statistics
+    from sdprune.models.components import find_layers, get_component
+    from sdprune.models.loading import load_pipeline
+    from sdprune.pruning.prune import make_feed
 
     started = time.perf_counter()
     pipe = load_pipeline(model_dir, device=device, dtype=dtype)
@@ -45,12 +45,12 @@ def prune(*, model_dir: str | Path, component: str, settings, calibration=None, 
           statistics_path: str | Path | None = None, out_dir: str | Path, device: str = "auto",
           dtype: str = "float32") -> dict:
     """Prune one component; write ``artifact.safetensors`` and ``report.json`` into ``out_dir``."""
-    from .accounting import pipeline_accounting
-    from .artifact import save_artifact
-    from .calibration import load_statistics
-    from .methods import parse_method
-    from .models.loading import component_fingerprint, load_pipeline
-    from .pruning import CalibrationSettings, prune_component
+    from sdprune.pruning.accounting import pipeline_accounting
+    from sdprune.pruning.artifact import save_artifact
+    from sdprune.pruning.calibration import load_statistics
+    from sdprune.pruning.methods import parse_method
+    from sdprune.models.loading import component_fingerprint, load_pipeline
+    from sdprune.pruning.prune import CalibrationSettings, prune_component
 
     out_dir = Path(out_dir)
     pipe = load_pipeline(model_dir, device=device, dtype=dtype)
@@ -74,9 +74,8 @@ def prune(*, model_dir: str | Path, component: str, settings, calibration=None, 
 
 def export(*, artifact_dirs: Sequence[str | Path], out_dir: str | Path, model_dir: str | Path | None = None) -> Path:
     """Write a standalone pruned pipeline that `StableDiffusionPipeline.from_pretrained` loads."""
-    from .artifact import load_artifact
-    from .io import atomic_directory
-    from .models.loading import load_pipeline
+    from sdprune.io import atomic_directory
+    from sdprune.pruning.artifact import load_artifact, load_pruned_pipeline
 
     artifacts: dict[str, Path] = {}
     for folder in artifact_dirs:
@@ -86,7 +85,7 @@ def export(*, artifact_dirs: Sequence[str | Path], out_dir: str | Path, model_di
         artifacts[load_artifact(path).component] = path
     if model_dir is None:
         raise ValueError("no base model: pass model_dir or artifacts with a report.json")
-    pipe = load_pipeline(model_dir, device="cpu", dtype=_saved_dtype(model_dir), artifacts=artifacts)
+    pipe = load_pruned_pipeline(model_dir, artifacts, device="cpu", dtype=_saved_dtype(model_dir))
     with atomic_directory(out_dir) as tmp:
         pipe.save_pretrained(tmp, safe_serialization=True)
     return Path(out_dir)
@@ -101,12 +100,12 @@ def generate(*, model_dir: str | Path, artifacts: Mapping[str, str | Path], requ
     Showcase image i has the seed of evaluation image i, whatever the run: the
     image grids compare the same prompt and noise across sparsities.
     """
-    from .accounting import pipeline_accounting
-    from .generation import generate_images
-    from .models.loading import load_pipeline
+    from sdprune.pruning.accounting import pipeline_accounting
+    from sdprune.evaluation.generation import generate_images
+    from sdprune.pruning.artifact import load_pruned_pipeline
 
     started = time.perf_counter()
-    pipe = load_pipeline(model_dir, device=device, dtype=dtype, artifacts=dict(artifacts))
+    pipe = load_pruned_pipeline(model_dir, artifacts, device=device, dtype=dtype)
     accounting = pipeline_accounting(pipe, requested, scopes)
     manifest = generate_images(pipe, prompts, images_dir, settings)
     if showcase_dir is not None:
@@ -126,8 +125,8 @@ def generate(*, model_dir: str | Path, artifacts: Mapping[str, str | Path], requ
 def reference_features(*, images_dir: str | Path, metrics_dir: str | Path, out_path: str | Path,
                        protocol: str = "clean", device: str = "auto", batch_size: int = 32) -> dict:
     """FID features of the reference image set, computed once per protocol and cached."""
-    from .metrics.fid import folder_features, load_feature_extractor
-    from .models.loading import resolve_device
+    from sdprune.evaluation.metrics.fid import folder_features, load_feature_extractor
+    from sdprune.models.loading import resolve_device
 
     device = resolve_device(device)
     feats = folder_features(images_dir, load_feature_extractor(metrics_dir, device), device=device,
@@ -150,11 +149,11 @@ def score(*, images_dir: str | Path, prompts: Sequence[str], fid: Mapping[str, t
     """
     import pandas as pd
 
-    from .generation import image_name
-    from .io import atomic_path
-    from .metrics.clip_score import ClipScorer
-    from .metrics.paired import paired_metrics, summarise
-    from .models.loading import resolve_device
+    from sdprune.evaluation.generation import image_name
+    from sdprune.io import atomic_path
+    from sdprune.evaluation.metrics.clip_score import ClipScorer
+    from sdprune.evaluation.metrics.paired import paired_metrics, summarise
+    from sdprune.models.loading import resolve_device
 
     started = time.perf_counter()
     device = resolve_device(device)
@@ -191,7 +190,7 @@ def score(*, images_dir: str | Path, prompts: Sequence[str], fid: Mapping[str, t
 
 def _fid(images_dir, weights_dir, reference_path, protocol: str, device, batch_size: int) -> dict:
     """One protocol's FID of a folder against its cached reference features."""
-    from .metrics.fid import folder_features, frechet_distance, load_feature_extractor
+    from sdprune.evaluation.metrics.fid import folder_features, frechet_distance, load_feature_extractor
 
     feats = folder_features(images_dir, load_feature_extractor(weights_dir, device), device=device,
                             batch_size=batch_size, protocol=protocol)

@@ -13,13 +13,14 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from .io import load_tensors, read_tensor_metadata, save_tensors
-from .masks import apply_mask
+from sdprune.io import load_tensors, read_tensor_metadata, save_tensors
+from sdprune.pruning.masks import apply_mask
 
 log = logging.getLogger(__name__)
 
@@ -97,3 +98,17 @@ def apply_artifact(module: nn.Module, artifact: PruningArtifact, *, expected_fin
         mask = mask.to(layer.weight.device)
         layer.weight.copy_(pruned_weight(layer.weight, mask, artifact.values.get(name)))
     log.info("applied %s artifact: %d layers", artifact.component, len(artifact.masks))
+
+
+def load_pruned_pipeline(model_dir: str | Path, artifacts: Mapping[str, str | Path], *,
+                         device: str | torch.device = "cpu", dtype: str = "float32"):
+    """Load a saved pipeline and apply pruning artifacts (component -> artifact path) to it."""
+    from sdprune.models.loading import component_fingerprint, load_pipeline, resolve_device
+
+    pipe = load_pipeline(model_dir, device="cpu", dtype=dtype)
+    for component, path in artifacts.items():
+        artifact = load_artifact(path)
+        if artifact.component != component:
+            raise ValueError(f"{path} holds a {artifact.component} artifact, not {component}")
+        apply_artifact(getattr(pipe, component), artifact, expected_fingerprint=component_fingerprint(model_dir, component))
+    return pipe.to(resolve_device(device) if isinstance(device, str) else device)

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .allocation import Allocation, allocate
-from .masks import parse_pattern
-from .methods import available_methods, parse_method
-from .models.architectures import BUILT_IN, KNOWN_PARAMETER_COUNTS, built_in_parameter_counts
-from .models.components import COMPONENTS, LAYER_SCOPES
+from sdprune.pruning.allocation import Allocation, allocate
+from sdprune.pruning.masks import parse_pattern
+from sdprune.pruning.methods import available_methods, parse_method
+from sdprune.models.architectures import BUILT_IN, KNOWN_PARAMETER_COUNTS, built_in_parameter_counts
+from sdprune.models.components import COMPONENTS, LAYER_SCOPES
 
 DENSE = "dense"
 SPEC_PATTERN = r"[a-z][a-z0-9_]*-(unstructured|[0-9]+of[0-9]+)-0(\.[0-9]+)?(-conv)?"

@@ -9,11 +9,9 @@ official source and are verified against their published MD5 before use.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +20,8 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from .io import atomic_directory, atomic_path
+from sdprune.download import download
+from sdprune.io import atomic_directory, atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -78,37 +77,6 @@ def sample_coco(captions_json: dict, *, num: int, seed: int = 0, exclude: Sequen
     return [PromptRecord(i, pairs[k][1], pairs[k][0], pairs[k][2]) for i, k in enumerate(indices)]
 
 
-def md5sum(path: str | Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def download(url: str, target: str | Path, *, md5: str | None = None, size: int | None = None) -> Path:
-    """Download ``url`` to ``target`` atomically, with a progress bar; verify its MD5."""
-    target = Path(target)
-    if target.exists() and md5 and md5sum(target) == md5:
-        log.info("%s already present and verified", target)
-        return target
-    with atomic_path(target) as tmp:
-        with urllib.request.urlopen(url) as response, open(tmp, "wb") as out:
-            total = int(response.headers.get("Content-Length") or size or 0)
-            with tqdm(total=total, unit="B", unit_scale=True, desc=target.name) as bar:
-                for block in iter(lambda: response.read(1 << 20), b""):
-                    out.write(block)
-                    bar.update(len(block))
-        received = tmp.stat().st_size
-        if total and received != total:  # a dropped connection can end the stream early without an error
-            raise IOError(f"{url}: received {received} of {total} bytes; the download was cut short")
-        if md5:
-            actual = md5sum(tmp)
-            if actual != md5:
-                raise IOError(f"{url}: MD5 {actual} does not match the published {md5}")
-    return target
-
-
 def fetch_coco_archive(name: str, out_dir: str | Path, *, base_url: str = COCO_URL, md5: str | None = None) -> Path:
     """Download one COCO 2017 archive from ``base_url`` (the official server or a mirror of its layout).
 
@@ -136,7 +104,7 @@ def extract_images(images_zip: str | Path, split: str, records: Sequence[PromptR
 
 
 def write_prompt_records(path: str | Path, records: Sequence[PromptRecord]) -> None:
-    from .io import write_json
+    from sdprune.io import write_json
 
     write_json(path, [record.__dict__ for record in records])
 

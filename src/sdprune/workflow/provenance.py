@@ -1,6 +1,6 @@
 """What made an artifact: the config subset, the code, the inputs, the machine.
 
-Every workflow job writes a provenance record beside its outputs. `sdprune.cache`
+Every workflow job writes a provenance record beside its outputs. `sdprune.workflow.store`
 gathers them when results are published and, on restore, adopts a cached artifact
 only if its record still matches the current config and code.
 """
@@ -18,10 +18,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Mapping
 
-from .io import write_json
+from sdprune.io import write_json
 
 PACKAGES = ("sdprune", "torch", "diffusers", "transformers", "open_clip_torch", "clean-fid", "numpy", "safetensors")
-LIBRARY = Path(__file__).resolve().parent
+LIBRARY = Path(__file__).resolve().parents[1]  # src/sdprune
 WORKFLOW_ROOT = LIBRARY.parents[1]
 HASH_CONTENT_UP_TO = 64 * 2**20  # larger files are identified by name and size only
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import torch
 
-from ..masks import Pattern, mask_n_m, mask_per_matrix
-from . import Method, register
+from sdprune.pruning.masks import Pattern, mask_n_m, mask_per_matrix
+from sdprune.pruning.methods import Method, register
 
 BLOCK_SIZE = 128
 DAMPING = 0.01

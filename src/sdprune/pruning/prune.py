@@ -16,15 +16,15 @@ import torch
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from .accounting import component_summary
-from .artifact import PruningArtifact
-from .calibration import DenoisingFeed, LayerStatistics, TextEncoderFeed, collect_statistics
-from .masks import UNSTRUCTURED, Pattern, apply_mask
-from .allocation import OWL_LAMBDA, OWL_M, outlier_ratio, owl_plan
-from .methods import parse_method
-from .methods.wanda import wanda_scores
-from .models.components import block_of, execution_blocks, find_layers, get_component
-from .seeding import derive_calibration_seed
+from sdprune.pruning.accounting import component_summary
+from sdprune.pruning.artifact import PruningArtifact
+from sdprune.pruning.calibration import DenoisingFeed, LayerStatistics, TextEncoderFeed, collect_statistics
+from sdprune.pruning.masks import UNSTRUCTURED, Pattern, apply_mask
+from sdprune.pruning.allocation import OWL_LAMBDA, OWL_M, outlier_ratio, owl_plan
+from sdprune.pruning.methods import parse_method
+from sdprune.pruning.methods.wanda import wanda_scores
+from sdprune.models.components import block_of, execution_blocks, find_layers, get_component
+from sdprune.seeding import derive_calibration_seed
 
 log = logging.getLogger(__name__)
 

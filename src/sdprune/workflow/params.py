@@ -1,7 +1,7 @@
 """The settings each workflow stage takes from the (validated) config, as plain dicts.
 
 One function per stage, used twice: the rules pass its result to the job as
-`params` (which the job records in its provenance), and `sdprune.cache` calls it
+`params` (which the job records in its provenance), and `sdprune.workflow.store` calls it
 again on restore to check a cached artifact against the current config. Every
 config value that changes an artifact must go through here.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 from typing import Callable, Mapping
 
-from .experiments import ComponentSpec
-from .methods import parse_method
+from sdprune.workflow.experiments import ComponentSpec
+from sdprune.pruning.methods import parse_method
 
 
 def _sorted_keys(value):
@@ -131,7 +131,7 @@ def reference_images_params(config: Mapping) -> dict:
 @canonical
 def aggregate_params(config: Mapping) -> dict:
     """What the runs table needs to know of each run, in the order of `expand_runs`."""
-    from .experiments import expand_runs, infeasible_allocations
+    from sdprune.workflow.experiments import expand_runs, infeasible_allocations
 
     runs = [dict(text_encoder=run.key[0], unet=run.key[1], seed=run.seed, experiments=list(run.experiments),
                  allocations=list(run.allocations)) for run in expand_runs(config)]
@@ -141,7 +141,7 @@ def aggregate_params(config: Mapping) -> dict:
 @canonical
 def report_params(config: Mapping) -> dict:
     """Settings of the paper tables and figures."""
-    from .experiments import experiment_kinds
+    from sdprune.workflow.experiments import experiment_kinds
 
     return {"kinds": experiment_kinds(config), "seed": config["seed"],
             "criterion": dict(config["reporting"]["cliff"]["criterion"]),
@@ -159,7 +159,7 @@ def cliff_params(config: Mapping) -> dict:
 
 def expected_params(config: Mapping, rule: str, wildcards: Mapping[str, str]):
     """The params a rule's job gets under ``config``: what a cached artifact's record must match."""
-    from .experiments import ComponentSpec
+    from sdprune.workflow.experiments import ComponentSpec
 
     simple = {
         "download_model": model_params, "download_fid_weights": fid_weights_params,
@@ -185,7 +185,7 @@ def expected_params(config: Mapping, rule: str, wildcards: Mapping[str, str]):
 
 def _calibration_scope(config: Mapping, component: str) -> str:
     """Statistics cover convolutions too if any run prunes them in this component."""
-    from .experiments import expand_runs
+    from sdprune.workflow.experiments import expand_runs
 
     scopes = {r.spec(component).scope for r in expand_runs(config) if r.spec(component)}
     return "linear+conv" if "linear+conv" in scopes else "linear"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ..masks import Pattern, apply_mask, mask_n_m, mask_per_row
-from . import Method, register
+from sdprune.pruning.masks import Pattern, apply_mask, mask_n_m, mask_per_row
+from sdprune.pruning.methods import Method, register
 
 
 def wanda_scores(weight: torch.Tensor, column_norms: torch.Tensor) -> torch.Tensor:

@@ -20,8 +20,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from .io import atomic_path  # noqa: E402
-from .paper_tables import dense_noise, in_experiments, paper_protocol_view  # noqa: E402
+from sdprune.io import atomic_path  # noqa: E402
+from sdprune.reporting.paper_tables import dense_noise, in_experiments, paper_protocol_view  # noqa: E402
 
 SHORT = {"text_encoder": "text", "unet": "unet"}
 OTHER = {"text_encoder": "unet", "unet": "text"}

@@ -14,9 +14,9 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from .cliffs import Criterion
-from .io import atomic_path, write_text
-from .tables import to_markdown
+from sdprune.reporting.cliffs import Criterion
+from sdprune.io import atomic_path, write_text
+from sdprune.reporting.tables import to_markdown
 
 RATIOS = ("75:25", "50:50", "25:75")
 

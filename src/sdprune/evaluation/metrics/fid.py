@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..io import load_tensors
+from sdprune.io import load_tensors
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def fetch_inception(out_dir: str | Path, *, url: str | None = None) -> Path:
     """Download clean-fid's Inception weights into ``out_dir`` (atomically); ``url``: a mirror."""
     from cleanfid.downloads_helper import inception_url
 
-    from ..data import download
+    from sdprune.download import download
 
     return download(url or inception_url, Path(out_dir) / INCEPTION_FILE)
 
@@ -92,8 +92,8 @@ def fetch_pytorch_fid_inception(out_dir: str | Path, *, url: str | None = None) 
 
     from cleanfid.inception_pytorch import FID_WEIGHTS_URL
 
-    from ..data import download
-    from ..io import save_tensors
+    from sdprune.download import download
+    from sdprune.io import save_tensors
 
     with tempfile.TemporaryDirectory() as tmp:
         raw = download(url or FID_WEIGHTS_URL, Path(tmp) / "weights.pth")
@@ -145,7 +145,7 @@ def load_feature_extractor(metrics_dir: str | Path, device: torch.device | str =
         # TorchScript archive (clean-fid's own format), loaded by torch.jit, not unpickled by us.
         model = InceptionV3W(str(metrics_dir), download=False, resize_inside=False).to(device).eval()
     elif (metrics_dir / STANDIN_FILE).exists():
-        from .standins import load_standin_inception
+        from sdprune.evaluation.metrics.standins import load_standin_inception
 
         model = load_standin_inception(metrics_dir / STANDIN_FILE, device)
     else:

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..io import atomic_directory, load_tensors, save_tensors
+from sdprune.io import atomic_directory, load_tensors, save_tensors
 
 STANDIN_CLIP_CONFIG = {
     "model_cfg": {

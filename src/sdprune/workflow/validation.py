@@ -16,7 +16,7 @@ def load_config(configfile: str | Path, schema_path: str | Path) -> dict:
     """Read a workflow config, check it and fill in the schema's defaults, as the workflow does."""
     from snakemake.utils import validate
 
-    from .experiments import check_config
+    from sdprune.workflow.experiments import check_config
 
     config = yaml.safe_load(Path(configfile).read_text())
     problems = schema_problems(config, schema_path)

@@ -13,8 +13,8 @@ import logging
 import time
 from typing import Iterator
 
-from .log import job_logging
-from .provenance import write_job_record
+from sdprune.log import job_logging
+from sdprune.workflow.provenance import write_job_record
 
 
 @contextlib.contextmanager

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ..masks import Pattern, apply_mask, mask_n_m, mask_per_matrix
-from . import Method, register
+from sdprune.pruning.masks import Pattern, apply_mask, mask_n_m, mask_per_matrix
+from sdprune.pruning.methods import Method, register
 
 
 def prune_layer(weight: torch.Tensor, stats, sparsity: float, pattern: Pattern):

@@ -66,7 +66,7 @@ def pipeline_accounting(pipe, requested: Mapping[str, float], scopes: Mapping[st
     requested: component -> requested sparsity (components left out count as dense, 0);
     scopes: component -> layer scope its sparsity is measured over (default linear).
     """
-    from .models.components import COMPONENTS, find_layers
+    from sdprune.models.components import COMPONENTS, find_layers
 
     components = {}
     for name in COMPONENTS:

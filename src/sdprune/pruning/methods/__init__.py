@@ -11,8 +11,8 @@ from typing import Callable
 
 import torch
 
-from ..calibration import LayerStatistics
-from ..masks import Pattern
+from sdprune.pruning.calibration import LayerStatistics
+from sdprune.pruning.masks import Pattern
 
 # (weight (out, in) float32, statistics or None, sparsity, pattern) -> (new weight, keep-mask)
 LayerPruner = Callable[[torch.Tensor, "LayerStatistics | None", float, Pattern], "tuple[torch.Tensor, torch.Tensor]"]
@@ -74,4 +74,4 @@ def available_methods() -> list[str]:
     return sorted(_REGISTRY) + [f"{plan}_{base}" for plan in PLANS for base in sorted(_REGISTRY)]
 
 
-from . import magnitude, sparsegpt, wanda  # noqa: E402,F401  (registration side effect)
+from sdprune.pruning.methods import magnitude, sparsegpt, wanda  # noqa: E402,F401  (registration side effect)

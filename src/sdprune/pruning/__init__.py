@@ -1,0 +1,1 @@
+"""The pruning library: masks, methods, calibration, sparsity plans, accounting, artifacts."""

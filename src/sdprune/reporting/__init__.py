@@ -1,0 +1,1 @@
+"""Tables, paper tables, figures and drop-off thresholds, built from scores alone."""
