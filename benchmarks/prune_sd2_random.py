@@ -26,14 +26,15 @@ def run_one(component: str, method: str, model_dir: Path, out_dir: Path, args) -
     """Child process: load the saved model, prune one component, report."""
     import torch
 
-    from sdprune.workflow import stages
-    from sdprune.pruning.prune import CalibrationSettings, PruneSettings
+    from sdprune.pruning.prune import CalibrationSettings
+    from sdprune.pruning.spec import PruneSpec
+    from sdprune.workflow.stages.prune import prune
 
     torch.set_num_threads(args.threads)
     calibration = CalibrationSettings(num_steps=args.unet_steps, groups=4, height=args.height, width=args.height)
     started = time.perf_counter()
-    report = stages.prune(model_dir=model_dir, component=component, settings=PruneSettings(method, 0.5),
-                          calibration=calibration, prompts=PROMPTS[: args.prompts], out_dir=out_dir, device="cpu")
+    report = prune(model_dir=model_dir, component=component, spec=PruneSpec(method, sparsity=0.5),
+                   calibration=calibration, prompts=PROMPTS[: args.prompts], out_dir=out_dir, device="cpu")
     return {"seconds": time.perf_counter() - started, "realised": report["realised_sparsity"],
             "artifact_bytes": (out_dir / "artifact.safetensors").stat().st_size,
             "dense_bytes": sum(p.stat().st_size for p in (model_dir / component).glob("*.safetensors"))}

@@ -24,15 +24,14 @@ os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (_SRC, os.getenv("PYTHON
 from sdprune.workflow import params as stage_params
 from sdprune.workflow.experiments import (
     DENSE,
-    SPEC_PATTERN,
-    ComponentSpec,
     check_config,
     expand_runs,
     experiment_kinds,
     infeasible_allocations,
-    sparsity_slug,
+    parse_spec_slug,
 )
 from sdprune.pruning.methods import parse_method
+from sdprune.pruning.spec import SLUG_PATTERN, PruneSpec, sparsity_slug
 from sdprune.models.components import COMPONENTS, LAYER_SCOPES
 from sdprune.workflow.validation import schema_problems
 
@@ -61,8 +60,8 @@ wildcard_constraints:
     method="[a-z][a-z0-9_]*",
     pattern="unstructured|[0-9]+of[0-9]+",
     sparsity="0(\\.[0-9]+)?",
-    te=f"dense|{SPEC_PATTERN}",
-    unet=f"dense|{SPEC_PATTERN}",
+    te=f"dense|{SLUG_PATTERN}",
+    unet=f"dense|{SLUG_PATTERN}",
     seed="[0-9]+",
     protocol="clean|paper",
 
@@ -98,7 +97,7 @@ def run_path(te, unet, seed, leaf):
 
 
 def artifact_path(component, spec, leaf="artifact.safetensors"):
-    return f"{RESULTS}/prune/{component}/{spec.scope}/{spec.method}/{spec.pattern}/{sparsity_slug(spec.sparsity)}/{leaf}"
+    return f"{RESULTS}/prune/{component}/{spec.scope}/{spec.method}/{spec.pattern.slug}/{sparsity_slug(spec.sparsity)}/{leaf}"
 
 
 def fid_reference_images():
@@ -112,7 +111,7 @@ def coco_archive(name):
 
 
 def spec_of(slug):
-    return ComponentSpec.parse(slug)
+    return parse_spec_slug(slug)
 
 
 # --- input functions --------------------------------------------------------------------------
@@ -176,7 +175,7 @@ def run_scopes(wildcards):
 
 
 def prune_params(wildcards):
-    spec = ComponentSpec(wildcards.method, wildcards.pattern, float(wildcards.sparsity), wildcards.scope)
+    spec = PruneSpec(wildcards.method, wildcards.pattern, float(wildcards.sparsity), wildcards.scope)
     return stage_params.prune_params(config, wildcards.component, spec)
 
 
@@ -208,7 +207,7 @@ def showcase_dirs(wildcards):
 
 
 def cliff_score(component, method, sparsity):
-    spec = ComponentSpec(method, "unstructured", float(sparsity), config["pruning"]["layers"])  # coarse grid and picks
+    spec = PruneSpec(method, "unstructured", float(sparsity), config["pruning"]["layers"])  # coarse grid and picks
     te, unet = (spec.slug, DENSE) if component == "text_encoder" else (DENSE, spec.slug)
     return run_path(te, unet, SEED, "scores.json")
 

@@ -1,13 +1,13 @@
 """Rule calibrate: input-norm statistics of the dense component."""
 
-from sdprune.workflow import stages
 from sdprune.evaluation.prompts import read_prompt_records
-from sdprune.workflow.jobs import snakemake_job
 from sdprune.pruning.prune import CalibrationSettings
+from sdprune.workflow.jobs import snakemake_job
+from sdprune.workflow.stages.calibrate import calibrate
 
 stage = snakemake.params.stage
 with snakemake_job(snakemake):
-    stages.calibrate(
+    calibrate(
         model_dir=snakemake.input.model,
         component=snakemake.wildcards.component,
         prompts=[r.prompt for r in read_prompt_records(snakemake.input.prompts)][: stage["num_prompts"]],

@@ -1,6 +1,6 @@
 """Rule generate_images: one PNG per evaluation prompt for one run, plus the showcase prompts."""
 
-from sdprune.workflow import stages
+from sdprune.workflow.stages.generate import generate
 from sdprune.evaluation.prompts import read_prompt_records
 from sdprune.evaluation.generation import GenerationSettings
 from sdprune.workflow.jobs import snakemake_job
@@ -8,7 +8,7 @@ from sdprune.models.components import COMPONENTS
 
 stage = snakemake.params.stage
 with snakemake_job(snakemake):
-    stages.generate(
+    generate(
         model_dir=snakemake.input.model,
         artifacts={c: snakemake.input[c] for c in COMPONENTS if c in snakemake.input.keys()},
         requested=snakemake.params.requested,

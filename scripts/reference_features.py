@@ -1,11 +1,11 @@
 """Rule reference_features: FID features of the reference images, computed once per protocol."""
 
-from sdprune.workflow import stages
+from sdprune.workflow.stages.reference_features import reference_features
 from sdprune.workflow.jobs import snakemake_job
 
 stage = snakemake.params.stage
 with snakemake_job(snakemake):
-    stages.reference_features(
+    reference_features(
         images_dir=snakemake.input.images,
         metrics_dir=snakemake.input.weights,
         out_path=snakemake.output.features,

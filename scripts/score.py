@@ -1,12 +1,12 @@
 """Rule score: FID (every configured protocol), CLIP score and paired signals of one run's images."""
 
-from sdprune.workflow import stages
+from sdprune.workflow.stages.score import score
 from sdprune.evaluation.prompts import read_prompt_records
 from sdprune.workflow.jobs import snakemake_job
 
 stage = snakemake.params.stage
 with snakemake_job(snakemake):
-    stages.score(
+    score(
         images_dir=snakemake.input.images,
         prompts=[r.prompt for r in read_prompt_records(snakemake.input.prompts)],
         fid={p: (snakemake.input[f"fid_weights_{p}"], snakemake.input[f"reference_{p}"]) for p in stage["protocols"]},

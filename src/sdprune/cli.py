@@ -82,7 +82,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
-    from sdprune.workflow import stages
 
     if args.command == "fetch":
         from sdprune.models.loading import fetch_pipeline
@@ -90,21 +89,21 @@ def main(argv: list[str] | None = None) -> int:
         fetch_pipeline(args.source, args.out, revision=args.revision, dtype=args.dtype, seed=args.seed)
     elif args.command == "prune":
         from sdprune.evaluation.prompts import read_prompt_file
-        from sdprune.pruning.masks import parse_pattern
-        from sdprune.pruning.methods import parse_method
-        from sdprune.pruning.prune import CalibrationSettings, PruneSettings
+        from sdprune.pruning.prune import CalibrationSettings
+        from sdprune.pruning.spec import PruneSpec
+        from sdprune.workflow.stages.prune import prune
 
-        pattern = parse_pattern(args.pattern)
-        if pattern.structured and abs(args.sparsity - pattern.sparsity) > 1e-9:
-            sys.exit(f"error: pattern {pattern} prunes exactly {pattern.sparsity:g}, not {args.sparsity:g}")
+        try:
+            spec = PruneSpec(args.method, args.pattern, args.sparsity, args.layers)
+        except ValueError as error:
+            sys.exit(f"error: {error}")
         prompts: list[str] = []
-        if parse_method(args.method).statistics:
+        if spec.choice.statistics:
             if not args.calibration_prompts:
                 sys.exit(f"error: {args.method} needs --calibration-prompts")
             prompts = read_prompt_file(args.calibration_prompts)[: args.num_prompts]
-        report = stages.prune(
-            model_dir=args.model, component=args.component,
-            settings=PruneSettings(args.method, args.sparsity, pattern, args.layers),
+        report = prune(
+            model_dir=args.model, component=args.component, spec=spec,
             calibration=CalibrationSettings(seed=args.seed), prompts=prompts,
             out_dir=args.out, device=args.device, dtype=args.dtype,
         )
@@ -112,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command in ("publish", "restore"):
         return _cache_command(args)
     else:
-        stages.export(artifact_dirs=args.artifacts, out_dir=args.out, model_dir=args.model)
+        from sdprune.workflow.stages.export import export
+
+        export(artifact_dirs=args.artifacts, out_dir=args.out, model_dir=args.model)
         log.info("pruned pipeline written to %s", args.out)
     return 0
 

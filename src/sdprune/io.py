@@ -109,3 +109,8 @@ def _json_default(obj: Any) -> Any:
     if hasattr(obj, "item"):  # numpy scalars
         return obj.item()
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def canonical_json(obj: Any) -> str:
+    """One line of JSON with sorted keys: the form in which records are compared and stored as metadata."""
+    return json.dumps(obj, sort_keys=True, default=_json_default)

@@ -18,6 +18,14 @@ OWL_LAMBDA = 0.08
 MAX_LAYER_SPARSITY = 0.99  # a plan never removes a layer outright
 
 
+@dataclass(frozen=True)
+class OwlSettings:
+    """OWL's hyperparameters: outlier threshold M (times the mean score) and the plan's spread lambda."""
+
+    m: float = OWL_M
+    lam: float = OWL_LAMBDA
+
+
 def outlier_ratio(scores: Sequence[torch.Tensor], m: float = OWL_M) -> float:
     """Share of scores above ``m`` times their mean, over all of a block's layers together."""
     flat = torch.cat([s.reshape(-1).float() for s in scores])

@@ -22,7 +22,7 @@ _NM = re.compile(r"^(\d+):(\d+)$")
 _COUNT_TOLERANCE = 1e-6
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Pattern:
     """`unstructured`, or N:M (N of every M consecutive input weights pruned)."""
 

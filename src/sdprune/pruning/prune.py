@@ -20,8 +20,8 @@ from sdprune.pruning.accounting import component_summary
 from sdprune.pruning.artifact import PruningArtifact
 from sdprune.pruning.calibration import DenoisingFeed, LayerStatistics, TextEncoderFeed, collect_statistics
 from sdprune.pruning.masks import UNSTRUCTURED, Pattern, apply_mask
-from sdprune.pruning.allocation import OWL_LAMBDA, OWL_M, outlier_ratio, owl_plan
-from sdprune.pruning.methods import parse_method
+from sdprune.pruning.allocation import OWL_LAMBDA, OWL_M, OwlSettings, outlier_ratio, owl_plan
+from sdprune.pruning.spec import PruneSpec
 from sdprune.pruning.methods.wanda import wanda_scores
 from sdprune.models.components import block_of, execution_blocks, find_layers, get_component
 from sdprune.seeding import derive_calibration_seed
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 class CalibrationSettings:
     """How calibration data is fed. Defaults follow the paper's code."""
 
-    prompts: Sequence[str] = ()
     max_length: int = 77  # pad every prompt to this many tokens
     count_padding: bool = True  # padding positions count in the statistics
     batch_size: int = 1  # one prompt per forward
@@ -49,24 +48,14 @@ class CalibrationSettings:
 
 
 @dataclass
-class PruneSettings:
-    method: str  # a method name, optionally with a plan prefix: wanda, owl_magnitude
-    sparsity: float
-    pattern: Pattern = UNSTRUCTURED
-    scope: str = "linear"
-    owl_m: float = OWL_M
-    owl_lambda: float = OWL_LAMBDA
-
-
-@dataclass
 class PrunedComponent:
     artifact: PruningArtifact
     report: dict = field(default_factory=dict)
 
 
-def make_feed(pipe, component: str, calibration: CalibrationSettings):
+def make_feed(pipe, component: str, calibration: CalibrationSettings, prompts: Sequence[str]):
     """The calibration feed for a component: text-encoder forwards or denoising loops."""
-    prompts = list(calibration.prompts)
+    prompts = list(prompts)
     if not prompts:
         raise ValueError("this method needs calibration prompts, and none were given")
     if component == "text_encoder":
@@ -167,9 +156,11 @@ def _last_block(module: nn.Module, component: str, names: Sequence[str]) -> nn.M
 def prune_component(
     pipe,
     component: str,
-    settings: PruneSettings,
+    spec: PruneSpec,
     *,
+    prompts: Sequence[str] = (),
     calibration: CalibrationSettings | None = None,
+    owl: OwlSettings = OwlSettings(),
     dense_statistics: Mapping[str, LayerStatistics] | None = None,
     layer_sparsity: Mapping[str, float] | None = None,
 ) -> PrunedComponent:
@@ -179,29 +170,29 @@ def prune_component(
     collection; ``layer_sparsity`` overrides the uniform per-layer sparsity (OWL plans).
     """
     started = time.perf_counter()
-    choice = parse_method(settings.method)
+    choice = spec.choice
     method = choice.method
     module = get_component(pipe, component)
-    layers = find_layers(module, settings.scope)
+    layers = find_layers(module, spec.scope)
     if not layers:
-        raise ValueError(f"{component} has no {settings.scope} layers to prune")
+        raise ValueError(f"{component} has no {spec.scope} layers to prune")
     skipped = {}
-    if settings.pattern.structured:  # N:M needs whole groups of M inputs
-        skipped = {n: l for n, l in layers.items() if (l.weight[0].numel()) % settings.pattern.m}
+    if spec.pattern.structured:  # N:M needs whole groups of M inputs
+        skipped = {n: l for n, l in layers.items() if (l.weight[0].numel()) % spec.pattern.m}
         for name in skipped:
             log.warning("%s: %d inputs is not a multiple of %d; left dense", name, layers[name].weight[0].numel(),
-                        settings.pattern.m)
+                        spec.pattern.m)
         layers = {n: l for n, l in layers.items() if n not in skipped}
     calibration = calibration or CalibrationSettings()
     outlier_ratios = None
     if choice.plan == "owl":
-        if settings.pattern.structured:
+        if spec.pattern.structured:
             raise ValueError("an OWL plan varies sparsity per layer; an N:M pattern fixes it")
         if dense_statistics is None or not all(n in dense_statistics for n in layers):
-            dense_statistics = collect_statistics(layers, make_feed(pipe, component, calibration), kind="norms")
+            dense_statistics = collect_statistics(layers, make_feed(pipe, component, calibration, prompts), kind="norms")
         layer_sparsity, outlier_ratios = owl_layer_sparsity(
-            module, component, layers, dense_statistics, settings.sparsity, m=settings.owl_m, lam=settings.owl_lambda)
-    plan = {name: (layer_sparsity or {}).get(name, settings.sparsity) for name in layers}
+            module, component, layers, dense_statistics, spec.sparsity, m=owl.m, lam=owl.lam)
+    plan = {name: (layer_sparsity or {}).get(name, spec.sparsity) for name in layers}
     masks: dict[str, torch.Tensor] = {}
     values: dict[str, torch.Tensor] = {}
 
@@ -213,7 +204,7 @@ def prune_component(
                 weight.float().reshape(weight.shape[0], -1),
                 stats[name] if stats is not None else None,
                 plan[name],
-                settings.pattern,
+                spec.pattern,
             )
             mask = mask.reshape(weight.shape)
             if method.updates_weights:
@@ -234,24 +225,24 @@ def prune_component(
             if reusable and all(n in dense_statistics for n in group):
                 stats = {n: dense_statistics[n] for n in group}
             else:
-                feed = feed or make_feed(pipe, component, calibration)
+                feed = feed or make_feed(pipe, component, calibration, prompts)
                 stop = _last_block(module, component, group) if component == "text_encoder" else None
                 stats = collect_statistics({n: layers[n] for n in group}, feed, kind=method.statistics, stop_after=stop)
             prune_layers(group, stats)
             del stats
 
-    summary = component_summary(module, find_layers(module, settings.scope), requested=settings.sparsity)
+    summary = component_summary(module, find_layers(module, spec.scope), requested=spec.sparsity)
     report = {
         "component": component,
-        "method": settings.method,
-        "pattern": str(settings.pattern),
-        "scope": settings.scope,
+        "method": spec.method,
+        "pattern": str(spec.pattern),
+        "scope": spec.scope,
         "planned_layer_sparsity": plan,
         "owl_outlier_ratios": outlier_ratios,
         "skipped_layers": sorted(skipped),
         **summary,
         "seconds": time.perf_counter() - started,
     }
-    log.info("%s %s: requested %.4f, realised %.4f over %d layers", component, settings.method,
-             settings.sparsity, summary["realised_sparsity"], len(layers))
+    log.info("%s %s: requested %.4f, realised %.4f over %d layers", component, spec.method,
+             spec.sparsity, summary["realised_sparsity"], len(layers))
     return PrunedComponent(PruningArtifact(component, masks, values), report)

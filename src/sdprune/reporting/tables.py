@@ -7,7 +7,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from sdprune.workflow.experiments import ComponentSpec
+from sdprune.pruning.spec import PruneSpec
 from sdprune.io import atomic_path, read_json, write_text
 from sdprune.models.components import COMPONENTS
 
@@ -31,11 +31,11 @@ def run_row(model: str, run: dict, record: dict, scores: dict) -> dict:
                  "experiments": ";".join(run["experiments"]),
                  "allocation": ";".join(run.get("allocations", [])), "status": "ok"}
     for component in COMPONENTS:
-        spec = ComponentSpec.parse(run[component])
+        spec = None if run[component] == "dense" else PruneSpec.parse(run[component])
         measured = accounting["components"][component]
         short = SHORT[component]
         row[f"{short}_method"] = spec.method if spec else "dense"
-        row[f"{short}_pattern"] = spec.pattern if spec else ""
+        row[f"{short}_pattern"] = spec.pattern.slug if spec else ""
         row[f"{short}_layers"] = spec.scope if spec else ""
         row[f"{short}_sparsity"] = spec.sparsity if spec else 0.0
         row[f"{short}_realised"] = measured["realised_sparsity"]

@@ -1,8 +1,7 @@
 """From the config's experiment grids to the list of runs, and the checks a schema cannot make.
 
-A run is one pruned pipeline: a spec per component (method, pattern, sparsity,
-layer scope), or dense. Specs have path-safe slugs: ``magnitude-unstructured-0.5``,
-``sparsegpt-2of4-0.5-conv`` (Linear and Conv2d layers), ``dense``.
+A run is one pruned pipeline: a `PruneSpec` per component (method, pattern,
+sparsity, layer scope), or dense; its path is ``te=<slug>/unet=<slug>``.
 
 An experiment either lists each component's sparsities (crossed), or gives a
 full-model ``total_sparsity`` and a text:image ``ratio`` that `allocation.allocate`
@@ -20,59 +19,33 @@ from typing import Any, Iterable, Mapping
 
 from sdprune.pruning.allocation import Allocation, allocate
 from sdprune.pruning.masks import parse_pattern
+from sdprune.pruning.spec import PruneSpec, sparsity_slug
 from sdprune.pruning.methods import available_methods, parse_method
 from sdprune.models.architectures import BUILT_IN, KNOWN_PARAMETER_COUNTS, built_in_parameter_counts
 from sdprune.models.components import COMPONENTS, LAYER_SCOPES
 
 DENSE = "dense"
-SPEC_PATTERN = r"[a-z][a-z0-9_]*-(unstructured|[0-9]+of[0-9]+)-0(\.[0-9]+)?(-conv)?"
-_SPEC = re.compile(
-    r"^(?P<method>[a-z][a-z0-9_]*)-(?P<pattern>unstructured|\d+of\d+)-(?P<sparsity>0(\.\d+)?)(?P<conv>-conv)?$"
-)
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
-def sparsity_slug(value: float) -> str:
-    """Shortest stable text for a sparsity: 0.5 -> '0.5', 0.1 + 0.2 -> '0.3'."""
-    return f"{float(value):.6g}"
-
-
-@dataclass(frozen=True, order=True)
-class ComponentSpec:
-    method: str
-    pattern: str  # path form: unstructured, 2of4
-    sparsity: float
-    scope: str = "linear"  # linear | linear+conv
-
-    @property
-    def slug(self) -> str:
-        suffix = "-conv" if self.scope == "linear+conv" else ""
-        return f"{self.method}-{self.pattern}-{sparsity_slug(self.sparsity)}{suffix}"
-
-    @classmethod
-    def parse(cls, slug: str) -> "ComponentSpec | None":
-        if slug == DENSE:
-            return None
-        match = _SPEC.match(slug)
-        if not match:
-            raise ValueError(f"not a component spec: {slug!r}")
-        scope = "linear+conv" if match["conv"] else "linear"
-        return cls(match["method"], match["pattern"], float(match["sparsity"]), scope)
-
-
-def spec_slug(spec: ComponentSpec | None) -> str:
+def spec_slug(spec: PruneSpec | None) -> str:
     return DENSE if spec is None else spec.slug
+
+
+def parse_spec_slug(slug: str) -> PruneSpec | None:
+    """A run's component slug: a `PruneSpec` slug, or ``dense`` (None)."""
+    return None if slug == DENSE else PruneSpec.parse(slug)
 
 
 @dataclass(frozen=True)
 class Run:
-    text_encoder: ComponentSpec | None
-    unet: ComponentSpec | None
+    text_encoder: PruneSpec | None
+    unet: PruneSpec | None
     seed: int = 0  # base seed of the run's images
     experiments: tuple[str, ...] = field(default=(), compare=False)
     allocations: tuple[str, ...] = field(default=(), compare=False)  # "total@text:image" that gave this run
 
-    def spec(self, component: str) -> ComponentSpec | None:
+    def spec(self, component: str) -> PruneSpec | None:
         return getattr(self, component)
 
     @property
@@ -89,7 +62,7 @@ def _as_list(value: Any) -> list:
 
 
 def component_specs(grid: Mapping | None, default_scope: str = "linear",
-                    sparsities: Iterable[float] | None = None) -> list[ComponentSpec | None]:
+                    sparsities: Iterable[float] | None = None) -> list[PruneSpec | None]:
     """Every spec of one component's grid; ``sparsities`` overrides the grid's (allocations)."""
     if not grid:
         return [None]
@@ -99,7 +72,7 @@ def component_specs(grid: Mapping | None, default_scope: str = "linear",
         _as_list(grid["sparsity"]) if sparsities is None else list(sparsities),
         _as_list(grid.get("layers", default_scope)),
     ):
-        specs.append(ComponentSpec(method, parse_pattern(pattern).slug, float(sparsity), scope))
+        specs.append(PruneSpec(method, parse_pattern(pattern), float(sparsity), scope))
     return specs
 
 
@@ -187,7 +160,7 @@ def infeasible_allocations(config: Mapping) -> list[dict]:
     return rows
 
 
-def pruned_components(runs: Iterable[Run]) -> set[tuple[str, ComponentSpec]]:
+def pruned_components(runs: Iterable[Run]) -> set[tuple[str, PruneSpec]]:
     return {(c, r.spec(c)) for r in runs for c in COMPONENTS if r.spec(c) is not None}
 
 

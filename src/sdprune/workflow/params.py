@@ -11,8 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Callable, Mapping
 
-from sdprune.workflow.experiments import ComponentSpec
-from sdprune.pruning.methods import parse_method
+from sdprune.pruning.spec import PruneSpec
 
 
 def _sorted_keys(value):
@@ -71,13 +70,13 @@ def calibration_params(config: Mapping, component: str, scope: str) -> dict:
 
 
 @canonical
-def prune_params(config: Mapping, component: str, spec: ComponentSpec) -> dict:
-    """`PruneSettings` keyword arguments (pattern in its path form) plus the calibration they use."""
-    settings = dict(method=spec.method, pattern=spec.pattern, sparsity=spec.sparsity, scope=spec.scope)
-    if parse_method(spec.method).plan == "owl":  # only OWL's artifacts depend on OWL's settings
-        settings.update(owl_m=config["pruning"]["owl"]["M"], owl_lambda=config["pruning"]["owl"]["lambda"])
-    params = {"settings": settings, "calibration": None, "num_prompts": 0, "dtype": config["model"]["dtype"]}
-    if parse_method(spec.method).statistics:  # data-free methods do not depend on calibration settings
+def prune_params(config: Mapping, component: str, spec: PruneSpec) -> dict:
+    """The spec (as its slug), OWL's settings if its plan is OWL's, and the calibration it uses."""
+    owl = None
+    if spec.choice.plan == "owl":  # only OWL's artifacts depend on OWL's settings
+        owl = {"m": config["pruning"]["owl"]["M"], "lam": config["pruning"]["owl"]["lambda"]}
+    params = {"spec": spec.slug, "owl": owl, "calibration": None, "num_prompts": 0, "dtype": config["model"]["dtype"]}
+    if spec.choice.statistics:  # data-free methods do not depend on calibration settings
         calibration = calibration_params(config, component, spec.scope)
         params.update(calibration=calibration["calibration"], num_prompts=calibration["num_prompts"])
     return params
@@ -159,8 +158,6 @@ def cliff_params(config: Mapping) -> dict:
 
 def expected_params(config: Mapping, rule: str, wildcards: Mapping[str, str]):
     """The params a rule's job gets under ``config``: what a cached artifact's record must match."""
-    from sdprune.workflow.experiments import ComponentSpec
-
     simple = {
         "download_model": model_params, "download_fid_weights": fid_weights_params,
         "download_clip_weights": clip_weights_params, "prepare_evaluation_prompts": evaluation_prompt_params,
@@ -176,7 +173,7 @@ def expected_params(config: Mapping, rule: str, wildcards: Mapping[str, str]):
     if rule == "calibrate":
         return calibration_params(config, wildcards["component"], _calibration_scope(config, wildcards["component"]))
     if rule == "prune":
-        spec = ComponentSpec(wildcards["method"], wildcards["pattern"], float(wildcards["sparsity"]), wildcards["scope"])
+        spec = PruneSpec(wildcards["method"], wildcards["pattern"], float(wildcards["sparsity"]), wildcards["scope"])
         return prune_params(config, wildcards["component"], spec)
     if rule == "generate_images":
         return generation_params(config, int(wildcards["seed"]))

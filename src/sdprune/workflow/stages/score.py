@@ -1,0 +1,68 @@
+"""score: FID against cached reference features, the paper's CLIP score, and paired signals."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+from sdprune.evaluation.generation import image_name
+from sdprune.evaluation.metrics.clip_score import ClipScorer
+from sdprune.evaluation.metrics.fid import folder_features, frechet_distance, load_feature_extractor
+from sdprune.evaluation.metrics.paired import paired_metrics, summarise
+from sdprune.io import atomic_path, load_tensors, write_json
+from sdprune.models.loading import resolve_device
+from sdprune.workflow.provenance import environment_record
+
+
+def score(*, images_dir: str | Path, prompts: Sequence[str], fid: Mapping[str, tuple[str | Path, str | Path]],
+          clip_dir: str | Path, out_path: str | Path, per_image_path: str | Path | None = None,
+          dense_images_dir: str | Path | None = None, device: str = "auto", batch_size: int = 32) -> dict:
+    """FID against cached reference features, the paper's CLIP score, and paired signals.
+
+    ``fid`` maps each FID protocol to (feature network folder, reference features file), the
+    primary protocol first: its value is ``fid``, every protocol's is in ``fid_by_protocol``.
+    With ``dense_images_dir`` (the dense model's images of the same prompts and seeds),
+    each image is also compared with its dense twin: CLIP image similarity, SSIM, PSNR.
+    """
+    started = time.perf_counter()
+    device = resolve_device(device)
+    fids = {protocol: _fid(images_dir, weights, reference, protocol, device, batch_size)
+            for protocol, (weights, reference) in fid.items()}
+    scorer = ClipScorer(clip_dir, device)
+    files = [Path(images_dir) / image_name(i) for i in range(len(prompts))]
+    cosines = scorer.cosines(files, prompts, batch_size=batch_size)
+    per_image = {"file": [f.name for f in files], "clip_score": cosines.tolist()}
+    paired = {}
+    if dense_images_dir is not None:
+        per_image.update(paired_metrics(files, [Path(dense_images_dir) / f.name for f in files], scorer,
+                                        batch_size=batch_size))
+        paired = summarise({k: per_image[k] for k in ("clip_image_similarity", "ssim", "psnr")})
+    primary = next(iter(fids))
+    record = {
+        "fid": fids[primary]["fid"],
+        "fid_protocol": primary,
+        "fid_by_protocol": {protocol: value["fid"] for protocol, value in fids.items()},
+        "clip_score": float(cosines.mean()),
+        "clip_score_std": float(cosines.std()),
+        "paired_with_dense": paired,
+        "num_images": len(files),
+        "num_reference_images": fids[primary]["num_reference_images"],
+        "seconds": time.perf_counter() - started,
+        "environment": environment_record(),
+    }
+    if per_image_path is not None:
+        with atomic_path(per_image_path) as tmp:
+            pd.DataFrame(per_image).to_csv(tmp, index=False)
+    write_json(out_path, record)
+    return record
+
+
+def _fid(images_dir, weights_dir, reference_path, protocol: str, device, batch_size: int) -> dict:
+    """One protocol's FID of a folder against its cached reference features."""
+    feats = folder_features(images_dir, load_feature_extractor(weights_dir, device), device=device,
+                            batch_size=batch_size, protocol=protocol)
+    reference = load_tensors(reference_path)["features"].numpy()
+    return {"fid": frechet_distance(feats, reference), "num_reference_images": len(reference)}
