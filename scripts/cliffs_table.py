@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from sdprune.io import atomic_path, read_json, write_text
+from sdprune.io import read_json
 from sdprune.workflow.jobs import snakemake_job
-from sdprune.reporting.tables import to_markdown
+from sdprune.reporting.tables import write_table
 
 with snakemake_job(snakemake):
     rows = []
@@ -13,7 +13,4 @@ with snakemake_job(snakemake):
         rows.append({"component": state["component"], "method": state["method"], "threshold": state["threshold"],
                      "first_bad": state["first_bad"], "step": state["step"], "criterion": state["criterion"]["text"],
                      "evaluated": len(state["evaluated"])})
-    table = pd.DataFrame(rows)
-    with atomic_path(snakemake.output.csv) as tmp:
-        table.to_csv(tmp, index=False)
-    write_text(snakemake.output.table, to_markdown(table))
+    write_table(pd.DataFrame(rows), csv_path=snakemake.output.csv, markdown_path=snakemake.output.table)

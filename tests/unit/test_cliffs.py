@@ -36,5 +36,5 @@ def test_absolute_and_higher_is_better_criteria():
     assert Criterion("fid", 5.0, relative=False).is_bad(6.0, 0.0)
     assert not Criterion("fid", 5.0, relative=False).is_bad(4.0, 0.0)
     assert Criterion("ssim", 0.9, relative=False).is_bad(0.8, 1.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown cliff metric 'bogus'"):
         Criterion("bogus")

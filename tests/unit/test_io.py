@@ -7,7 +7,7 @@ from sdprune.io import atomic_directory, atomic_path, load_tensors, save_tensors
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="crash"):
         with atomic_path(tmp_path / "out.json") as tmp:
             tmp.write_text("half")
             raise RuntimeError("crash")
@@ -15,7 +15,7 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
 
 
 def test_atomic_directory_appears_whole_or_not_at_all(tmp_path):
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="crash"):
         with atomic_directory(tmp_path / "d") as tmp:
             (tmp / "a").write_text("1")
             raise RuntimeError("crash")

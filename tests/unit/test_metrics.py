@@ -43,6 +43,12 @@ def test_standin_fid_is_not_degenerate(image_sets, tmp_path):
     assert far > near  # and it grows with the damage
 
 
+def test_frechet_distance_of_a_shifted_set_is_the_squared_shift():
+    """Same covariance, means apart by 2 in each of 4 dimensions: the distance is 4 * 2**2 = 16."""
+    features = np.random.default_rng(0).normal(size=(500, 4))
+    assert frechet_distance(features, features + 2.0) == pytest.approx(16.0, abs=1e-6)
+
+
 def test_clip_score_is_the_raw_cosine(image_sets, tmp_path):
     scorer = ClipScorer(save_standin_clip(tmp_path / "clip"))
     images = sorted((image_sets / "clean").glob("*.png"))[:3]

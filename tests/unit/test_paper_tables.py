@@ -85,7 +85,16 @@ def test_a_secondary_paper_protocol_is_the_one_compared(runs):
 def test_dense_noise_spans_the_seeds(runs):
     noise = dense_noise(runs)
     assert noise["seeds"] == 2 and noise["fid_mean"] == pytest.approx(18.2)
-    assert noise["fid_std"] == pytest.approx(pd.Series([18.0, 18.4]).std())
+    assert noise["fid_std"] == pytest.approx(0.2828427)  # sample sd of 18.0 and 18.4: 0.4 / sqrt(2)
+
+
+def test_a_self_referenced_fid_leaves_the_reference_seed_out_of_the_noise(runs, tmp_path):
+    noise = dense_noise(runs, reference_seed=0)
+    assert (noise["seeds"], noise["fid_seeds"], noise["fid_mean"]) == (2, 1, 18.4)
+    write_tables(paper_tables(runs, kinds=KINDS, seed=0), tmp_path, noise=noise)
+    note = (tmp_path / "table2.md").read_text()
+    assert "Dense CLIP score over 2 seeds: 0.3135 ± 0.00071 (mean ± sd)." in note
+    assert "at 1 other seed(s) it is 18.4: compare pruned runs' FID with that noise level." in note
 
 
 def test_tables_are_written_in_three_formats(runs, tmp_path):

@@ -58,7 +58,7 @@ def test_parse_caption_returns_the_scenes_objects_left_to_right():
     assert parse_caption("a red circle") == [ObjectSpec("red", "circle", None)]
     assert parse_caption("A small blue square to the right of a large white cross") == [
         ObjectSpec("white", "cross", "large"), ObjectSpec("blue", "square", "small")]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no object in caption 'a purple hexagon'"):
         parse_caption("a purple hexagon")
 
 
@@ -106,7 +106,7 @@ def test_recolouring_one_object_fails_the_colours(eval_scenes):
 
 
 def test_prompt_accuracy_needs_matching_non_empty_inputs():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="got 0 and 0"):
         prompt_accuracy([], [])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="got 1 and 2"):
         prompt_accuracy([render(scene(0))], ["a red circle", "a blue square"])

@@ -20,11 +20,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from sdprune.evaluation.generation import image_name  # noqa: E402
 from sdprune.io import atomic_path  # noqa: E402
-from sdprune.reporting.paper_tables import dense_noise, in_experiments, paper_protocol_view  # noqa: E402
-
-SHORT = {"text_encoder": "text", "unet": "unet"}
-OTHER = {"text_encoder": "unet", "unet": "text"}
+from sdprune.reporting.paper_tables import (base_runs, dense_noise, dense_runs, experiments_of_kind,  # noqa: E402
+                                            in_experiments, paper_protocol_view)
+from sdprune.reporting.tables import OTHER, SHORT  # noqa: E402
 
 
 def save(fig, out_dir: Path, name: str) -> list[Path]:
@@ -35,6 +35,15 @@ def save(fig, out_dir: Path, name: str) -> list[Path]:
         paths.append(out_dir / f"{name}.{ext}")
     plt.close(fig)
     return paths
+
+
+def metric_axes():
+    """A figure with FID on the left and CLIP score on the right."""
+    return plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+
+
+def spoken(component: str) -> str:
+    return component.replace("_", " ")
 
 
 def single_component(runs: pd.DataFrame, component: str, method: str) -> pd.DataFrame:
@@ -59,7 +68,7 @@ def sparsity_curves(runs: pd.DataFrame, noise: Mapping, component: str, method: 
     """FID and CLIP score against sparsity; published curves beside ours where the protocols match."""
     rows = single_component(runs, component, method)
     x = rows[f"{SHORT[component]}_sparsity"] * 100
-    fig, (ax_fid, ax_clip) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+    fig, (ax_fid, ax_clip) = metric_axes()
     for ax, column in ((ax_fid, "fid"), (ax_clip, "clip_score")):
         ax.plot(x, rows[column], "o-", label="ours")
         _dense_band(ax, noise, "fid" if column == "fid" else "clip")
@@ -68,13 +77,13 @@ def sparsity_curves(runs: pd.DataFrame, noise: Mapping, component: str, method: 
             if len(pub):
                 ax.plot(pub.x * 100, pub[column], "s--", alpha=0.7, label="published")
     _label_sparsity_axes(ax_fid, ax_clip, component)
-    fig.suptitle(f"Pruning only the {component.replace('_', ' ')}: {method}")
+    fig.suptitle(f"Pruning only the {spoken(component)}: {method}")
     return save(fig, out_dir, f"curves-{component}-{method}")
 
 
 def _label_sparsity_axes(ax_fid, ax_clip, component: str) -> None:
     for ax, label in ((ax_fid, "FID"), (ax_clip, "CLIP score")):
-        ax.set_xlabel(f"{component.replace('_', ' ')} sparsity (%)")
+        ax.set_xlabel(f"{spoken(component)} sparsity (%)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     ax_fid.legend(fontsize=8)
@@ -90,7 +99,7 @@ def _published_series(published: pd.DataFrame, component: str, method: str) -> p
 
 def method_comparison(runs: pd.DataFrame, noise: Mapping, component: str, methods: Sequence[str],
                       out_dir: Path) -> list[Path]:
-    fig, (ax_fid, ax_clip) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+    fig, (ax_fid, ax_clip) = metric_axes()
     for method in methods:
         rows = single_component(runs, component, method)
         x = rows[f"{SHORT[component]}_sparsity"] * 100
@@ -99,13 +108,13 @@ def method_comparison(runs: pd.DataFrame, noise: Mapping, component: str, method
     _dense_band(ax_fid, noise, "fid")
     _dense_band(ax_clip, noise, "clip")
     _label_sparsity_axes(ax_fid, ax_clip, component)
-    fig.suptitle(f"Methods compared on the {component.replace('_', ' ')}")
+    fig.suptitle(f"Methods compared on the {spoken(component)}")
     return save(fig, out_dir, f"methods-{component}")
 
 
 def threshold_curve(rows: pd.DataFrame, noise: Mapping, text_method: str, out_dir: Path) -> list[Path]:
     rows = rows.sort_values("nominal_full_sparsity")
-    fig, (ax_fid, ax_clip) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+    fig, (ax_fid, ax_clip) = metric_axes()
     for ax, column, label, band in ((ax_fid, "fid", "FID", "fid"), (ax_clip, "clip_score", "CLIP score", "clip")):
         ax.plot(rows.nominal_full_sparsity * 100, rows[column], "o-")
         for _, row in rows.iterrows():
@@ -127,7 +136,7 @@ def image_grid(columns: Sequence[tuple[str, Path]], prompts: Sequence[str], out_
     for j, (label, folder) in enumerate(columns):
         for i, prompt in enumerate(prompts):
             ax = axes[i][j]
-            ax.imshow(Image.open(Path(folder) / f"{i:06d}.png"))
+            ax.imshow(Image.open(Path(folder) / image_name(i)))
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
@@ -144,7 +153,7 @@ def all_figures(runs: pd.DataFrame, *, kinds: Mapping[str, str], seed: int, show
     out_dir = Path(out_dir)
     runs, compare_fid = paper_protocol_view(runs)
     noise = dense_noise(runs, seed if self_referenced else None)
-    base = runs[(runs.status == "ok") & (runs.seed == seed)]
+    base = base_runs(runs, seed)
     written: list[Path] = []
     for component in ("text_encoder", "unet"):
         short, other = SHORT[component], OTHER[component]
@@ -156,15 +165,15 @@ def all_figures(runs: pd.DataFrame, *, kinds: Mapping[str, str], seed: int, show
             columns = [(f"{s:.1%}" if s else "dense", showcase_dir(t, u, seed))
                        for s, t, u in zip(rows[f"{short}_sparsity"], rows.text_spec, rows.unet_spec)]
             written += image_grid(columns, prompts, out_dir, f"grid-{component}-{method}",
-                                  f"{component.replace('_', ' ')} pruned with {method}")
+                                  f"{spoken(component)} pruned with {method}")
         if len(methods) > 1:
             written += method_comparison(base, noise, component, methods, out_dir)
-    zipped = {n for n, k in kinds.items() if k == "zip"}
+    zipped = experiments_of_kind(kinds, "zip")
     member = in_experiments(base, zipped)
     for text_method in sorted(base[member].text_method.unique()):
         rows = base[member & (base.text_method == text_method)]
         written += threshold_curve(rows, noise, text_method, out_dir)
-        dense = base[(base.text_method == "dense") & (base.unet_method == "dense")]
+        dense = dense_runs(base)
         ordered = pd.concat([dense, rows.sort_values("text_sparsity", ascending=False)])
         columns = [("dense" if r.text_method == "dense" else f"{r.nominal_full_sparsity:.1%}",
                     showcase_dir(r.text_spec, r.unet_spec, seed)) for r in ordered.itertuples()]

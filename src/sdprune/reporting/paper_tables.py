@@ -34,13 +34,23 @@ def base_runs(runs: pd.DataFrame, seed: int) -> pd.DataFrame:
     return ok[ok.seed == seed]
 
 
+def dense_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The rows where neither component is pruned."""
+    return runs[(runs.text_method == "dense") & (runs.unet_method == "dense")]
+
+
+def experiments_of_kind(kinds: Mapping[str, str], kind: str) -> set[str]:
+    """The names of the experiments of one kind ("allocation", "zip", ...)."""
+    return {name for name, of_kind in kinds.items() if of_kind == kind}
+
+
 def dense_noise(runs: pd.DataFrame, reference_seed: int | None = None) -> dict:
     """Dense FID / CLIP over every seed: the error bar of 'better than dense'.
 
     ``reference_seed``: when the FID reference is the dense model's own images at that
     seed, its FID is trivially 0 and is left out of the FID spread.
     """
-    dense = runs[(runs.status == "ok") & (runs.text_method == "dense") & (runs.unet_method == "dense")]
+    dense = dense_runs(runs[runs.status == "ok"])
 
     def stats(values):
         values = values.astype(float)
@@ -107,7 +117,7 @@ def _experiment_rows(runs: pd.DataFrame, names: set[str], text_method: str) -> p
 
 def best_single_component(runs: pd.DataFrame, criterion: Criterion, methods: Mapping[str, str]) -> pd.DataFrame:
     """Table 2: per component, the sparsest single-component run the criterion does not call broken."""
-    dense = runs[(runs.text_method == "dense") & (runs.unet_method == "dense")]
+    dense = dense_runs(runs)
     dense_value = float(dense[criterion.metric].iloc[0]) if len(dense) else math.nan
     rows = []
     for short, other in (("text", "unet"), ("unet", "text")):
@@ -128,9 +138,10 @@ def allocation_grid(runs: pd.DataFrame, names: set[str], text_method: str, metri
     """
     rows = _experiment_rows(runs, names, text_method)
     na = infeasible[in_experiments(infeasible, names)]
-    totals = sorted({float(a.split("@")[0]) for a in list(rows.allocation) + list(na.allocation) if a})
-    ratios = [r for r in RATIOS if any(str(a).endswith("@" + r) for a in list(rows.allocation) + list(na.allocation))]
-    ratios += sorted({a.split("@")[1] for a in list(rows.allocation) + list(na.allocation) if a} - set(ratios))
+    labels = list(rows.allocation) + list(na.allocation)
+    totals = sorted({float(a.split("@")[0]) for a in labels if a})
+    ratios = [r for r in RATIOS if any(str(a).endswith("@" + r) for a in labels)]
+    ratios += sorted({a.split("@")[1] for a in labels if a} - set(ratios))
     grid = pd.DataFrame(index=[f"{t:.0%}" for t in totals], columns=ratios, dtype=object)
     grid.index.name = "total sparsity"
     for total in totals:
@@ -155,8 +166,9 @@ def allocation_list(runs: pd.DataFrame, names: set[str], text_method: str, find=
                     compare_fid: bool = True) -> pd.DataFrame:
     """Tables 5/9: every allocated configuration with its component sparsities and both metrics."""
     rows = _experiment_rows(runs, names, text_method).copy()
-    rows["target_total"] = rows.allocation.str.split(";").str[0].str.split("@").str[0].astype(float)
-    rows["ratio"] = rows.allocation.str.split(";").str[0].str.split("@").str[1]
+    first_label = rows.allocation.str.split(";").str[0].str.split("@")  # "<total>@<ratio>"
+    rows["target_total"] = first_label.str[0].astype(float)
+    rows["ratio"] = first_label.str[1]
     rows = rows.sort_values(["target_total", "ratio"], ascending=[True, False])
     columns = ["target_total", "ratio", "text_sparsity", "unet_sparsity", "nominal_full_sparsity",
                "true_full_sparsity", "fid", "clip_score"]
@@ -169,7 +181,7 @@ def allocation_list(runs: pd.DataFrame, names: set[str], text_method: str, find=
 def thresholds(runs: pd.DataFrame, names: set[str], text_method: str, find=None,
                compare_fid: bool = True) -> pd.DataFrame:
     """Tables 6/10: the dense model, then both components stepped down from their thresholds."""
-    dense = runs[(runs.text_method == "dense") & (runs.unet_method == "dense")]
+    dense = dense_runs(runs)
     rows = _experiment_rows(runs, names, text_method).sort_values("text_sparsity", ascending=False)
     frame = pd.concat([dense, rows])
     columns = ["nominal_full_sparsity", "true_full_sparsity", "text_method", "text_sparsity", "unet_sparsity",
@@ -192,8 +204,8 @@ def paper_tables(runs: pd.DataFrame, *, kinds: Mapping[str, str], seed: int, cri
     base = base_runs(runs, seed)
     find = _published_lookup(published) if published is not None else None
     fid_find = find if compare_fid else None
-    allocated = {n for n, k in kinds.items() if k == "allocation"}
-    zipped = {n for n, k in kinds.items() if k == "zip"}
+    allocated = experiments_of_kind(kinds, "allocation")
+    zipped = experiments_of_kind(kinds, "zip")
     tables = {"table2": best_single_component(base, criterion, {"text": "magnitude", "unet": "magnitude"})}
     if find is not None:
         tables["table2"] = _with_published(tables["table2"], find, compare_fid)
@@ -223,6 +235,19 @@ CAPTIONS = {
 }
 
 
+def _noise_note(noise: Mapping | None) -> str:
+    """The dense model's seed spread under every table, where more than one seed was run."""
+    if not noise or noise.get("seeds", 0) <= 1:
+        return ""
+    note = f"\nDense CLIP score over {noise['seeds']} seeds: {noise['clip_mean']:.4f} ± {noise['clip_std']:.2g} (mean ± sd). "
+    if not noise["fid_self_referenced"]:
+        return note + f"Dense FID: {noise['fid_mean']:.4g} ± {noise['fid_std']:.2g}.\n"
+    spread = f" ± {noise['fid_std']:.2g}" if noise["fid_std"] == noise["fid_std"] else ""  # NaN: one other seed
+    return note + (f"The FID reference is the dense model's own images, so dense FID is 0 at their seed; "
+                   f"at {noise['fid_seeds']} other seed(s) it is {noise['fid_mean']:.4g}{spread}"
+                   ": compare pruned runs' FID with that noise level.\n")
+
+
 def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | Path, *, noise: Mapping | None = None) -> list[Path]:
     """table<N>.csv, .md and .tex for every table; an empty table says it has no runs."""
     out_dir = Path(out_dir)
@@ -233,16 +258,7 @@ def write_tables(tables: Mapping[str, pd.DataFrame], out_dir: str | Path, *, noi
             frame.to_csv(tmp, index=index)
         shown = frame.reset_index() if index else frame
         body = to_markdown(shown) if len(shown) else "_No runs of this kind in this config._\n"
-        note = ""
-        if noise and noise.get("seeds", 0) > 1:
-            note = f"\nDense CLIP score over {noise['seeds']} seeds: {noise['clip_mean']:.4f} ± {noise['clip_std']:.2g} (mean ± sd). "
-            if noise["fid_self_referenced"]:
-                note += (f"The FID reference is the dense model's own images, so dense FID is 0 at their seed; "
-                         f"at {noise['fid_seeds']} other seed(s) it is {noise['fid_mean']:.4g}"
-                         + (f" ± {noise['fid_std']:.2g}" if noise["fid_std"] == noise["fid_std"] else "")
-                         + ": compare pruned runs' FID with that noise level.\n")
-            else:
-                note += f"Dense FID: {noise['fid_mean']:.4g} ± {noise['fid_std']:.2g}.\n"
+        note = _noise_note(noise)
         if frame.attrs.get("note"):
             note += f"\n{frame.attrs['note']}\n"
         write_text(out_dir / f"{name}.md", f"**{name.replace('table', 'Table ')}.** {CAPTIONS[name]}.\n\n{body}{note}")

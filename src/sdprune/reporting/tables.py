@@ -11,7 +11,8 @@ from sdprune.pruning.spec import PruneSpec
 from sdprune.io import atomic_path, read_json, write_text
 from sdprune.models.components import COMPONENTS
 
-SHORT = {"text_encoder": "text", "unet": "unet"}
+SHORT = {"text_encoder": "text", "unet": "unet"}  # a component's column prefix
+OTHER = {"text_encoder": "unet", "unet": "text"}  # the other component's column prefix
 # Columns that hold text; a column left empty in every row must still read back as text, not NaN floats.
 TEXT_COLUMNS = ("model", "text_spec", "unet_spec", "experiments", "allocation", "status", "text_method",
                 "text_pattern", "text_layers", "unet_method", "unet_pattern", "unet_layers", "fid_protocol")

@@ -1,5 +1,8 @@
-"""Image metrics: FID (clean-fid) and CLIP score (open_clip), with weights read from disk.
+"""Image metrics: FID (clean-fid, or the paper's JPEG + pytorch-fid protocol), CLIP score (open_clip)
+and paired similarity to the dense model's images (SSIM, PSNR, CLIP image similarity).
 
-`fetch_metric_weights` puts the real weights (or, for offline presets, small
-seeded stand-ins of ours) into a folder; the scorers only ever read that folder.
+The scorers only ever read weights from a local folder. `fid.fetch_inception`,
+`fid.fetch_pytorch_fid_inception` and `clip_score.fetch_clip` put the real weights there;
+`standins.save_standin_inception` / `save_standin_clip` put small seeded stand-ins of ours there
+instead, for offline presets (their numbers are not comparable to published ones).
 """
