@@ -13,17 +13,9 @@ from typing import Mapping, Sequence
 
 import torch
 
-OWL_M = 7.0
-OWL_LAMBDA = 0.08
+from sdprune.pruning.spec import OWL_LAMBDA, OWL_M, OwlSettings  # noqa: F401  (still imported from here)
+
 MAX_LAYER_SPARSITY = 0.99  # a plan never removes a layer outright
-
-
-@dataclass(frozen=True)
-class OwlSettings:
-    """OWL's hyperparameters: outlier threshold M (times the mean score) and the plan's spread lambda."""
-
-    m: float = OWL_M
-    lam: float = OWL_LAMBDA
 
 
 def outlier_ratio(scores: Sequence[torch.Tensor], m: float = OWL_M) -> float:
