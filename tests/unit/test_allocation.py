@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from sdprune.pruning.allocation import MAX_LAYER_SPARSITY, allocate, outlier_ratio, owl_plan, parse_ratio
+from sdprune.pruning.allocation import allocate, parse_ratio
+from sdprune.pruning.plans.owl import MAX_LAYER_SPARSITY, outlier_ratio, owl_plan
 
 SD2 = {"text_encoder": 340_387_840, "unet": 865_910_724}
 

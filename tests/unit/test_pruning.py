@@ -200,7 +200,7 @@ def test_n_m_with_convolutions_leaves_indivisible_layers_dense_and_says_so(tiny_
 
 def _raw_norm_ratios(module, component, layers, stats, m=7.0):
     """Outlier ratios as they were: Wanda scores on raw input norms, which grow with the rows seen."""
-    from sdprune.pruning.allocation import outlier_ratio
+    from sdprune.pruning.plans.owl import outlier_ratio
     from sdprune.pruning.methods.wanda import wanda_scores
 
     units = calibration_groups(module, component, list(layers), 0)
@@ -217,9 +217,10 @@ def _seen_twice(stats):
 
 
 def test_owl_text_encoder_plan_is_unchanged_by_per_row_statistics(tiny_pipe, calibration_prompts):
-    from sdprune.pruning.allocation import owl_plan
+    from sdprune.pruning.plans.owl import owl_plan
     from sdprune.pruning.calibration import collect_statistics
-    from sdprune.pruning.prune import make_feed, owl_layer_sparsity
+    from sdprune.pruning.prune import make_feed
+    from sdprune.pruning.plans.owl import owl_layer_sparsity
 
     module = tiny_pipe.text_encoder
     layers = find_layers(module)
@@ -236,7 +237,8 @@ def test_owl_text_encoder_plan_is_unchanged_by_per_row_statistics(tiny_pipe, cal
 
 def test_owl_unet_outlier_ratio_ignores_how_many_rows_a_layer_saw(tiny_pipe, calibration_prompts):
     from sdprune.pruning.calibration import collect_statistics
-    from sdprune.pruning.prune import make_feed, owl_layer_sparsity
+    from sdprune.pruning.prune import make_feed
+    from sdprune.pruning.plans.owl import owl_layer_sparsity
 
     unet = tiny_pipe.unet
     layers = find_layers(unet)
