@@ -38,7 +38,7 @@ def test_unrounded_allocation_hits_the_total_exactly():
 def test_ratio_parsing():
     assert parse_ratio("75:25") == (0.75, 0.25)
     assert parse_ratio("1:3") == (0.25, 0.75)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="ratio must look like '75:25'"):
         parse_ratio("75-25")
 
 
