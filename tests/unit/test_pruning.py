@@ -317,3 +317,58 @@ def test_unet_calibration_feed_uses_the_calibration_seeds(tiny_pipe, calibration
     feed = make_feed(tiny_pipe, "unet", CalibrationSettings(seed=7), calibration_prompts)
     assert list(feed.seeds) == [derive_calibration_seed(7, i) for i in range(len(calibration_prompts))]
     assert not set(feed.seeds) & {derive_seed(7, i) for i in range(len(calibration_prompts))}
+
+
+def zero_norms(layers):
+    """Input norms of all zeros: Wanda scores every weight 0, so a prune that reads them prunes by position."""
+    from sdprune.pruning.calibration import LayerStatistics
+
+    stats = {}
+    for name, layer in layers.items():
+        stats[name] = LayerStatistics(layer.weight.shape[1], "norms")
+        stats[name].add_batch(torch.zeros(1, layer.weight.shape[1]))
+    return stats
+
+
+def test_a_hessian_method_never_reads_the_dense_norms_it_is_handed(tiny_model_dir, calibration_prompts):
+    handed = load_pipeline(tiny_model_dir)
+    dense = zero_norms(find_layers(handed.text_encoder))
+    with_norms = prune_component(handed, "text_encoder", PruneSpec("sparsegpt", UNSTRUCTURED, 0.5),
+                                 prompts=calibration_prompts, dense_statistics=dense).artifact
+    without = prune_component(load_pipeline(tiny_model_dir), "text_encoder", PruneSpec("sparsegpt", UNSTRUCTURED, 0.5),
+                              prompts=calibration_prompts).artifact
+    assert all(torch.equal(with_norms.masks[n], without.masks[n]) for n in without.masks)
+    assert all(torch.equal(with_norms.values[n], without.values[n]) for n in without.values)
+
+
+def test_a_norms_method_reads_the_handed_dense_norms_for_its_first_group(tiny_pipe, calibration_prompts):
+    dense = zero_norms(find_layers(tiny_pipe.text_encoder))
+    masks = prune_component(tiny_pipe, "text_encoder", PruneSpec("wanda", UNSTRUCTURED, 0.5),
+                            prompts=calibration_prompts, dense_statistics=dense).artifact.masks
+    by_position = torch.tensor([False, True]).repeat_interleave(masks["encoder.layers.0.mlp.fc1"].shape[1] // 2)
+    assert all(torch.equal(row, by_position) for row in masks["encoder.layers.0.mlp.fc1"])  # first group: the zeros
+    assert not all(torch.equal(row, by_position) for row in masks["encoder.layers.1.mlp.fc1"])  # later: collected
+
+
+@pytest.mark.parametrize("method,loaded,absent", [
+    ("wanda", "calibration.norms", "calibration.hessian"),
+    ("sparsegpt", "calibration.hessian", "calibration.norms"),
+    ("magnitude", "plans.uniform", "plans.owl"),
+])
+def test_a_prune_imports_only_the_statistics_and_plan_it_uses(tiny_model_dir, calibration_prompts, method, loaded,
+                                                              absent):
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from sdprune.models.loading import load_pipeline\n"
+        "from sdprune.pruning.prune import prune_component\n"
+        "from sdprune.pruning.spec import PruneSpec\n"
+        f"prune_component(load_pipeline({str(tiny_model_dir)!r}), 'text_encoder', PruneSpec({method!r}),\n"
+        f"                prompts={calibration_prompts[:1]!r})\n"
+        "print(sorted(m for m in sys.modules if m.startswith('sdprune.pruning.')))\n"
+    )
+    modules = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert f"sdprune.pruning.{loaded}'" in modules
+    assert f"sdprune.pruning.{absent}'" not in modules
