@@ -26,7 +26,7 @@ def run_one(component: str, method: str, model_dir: Path, out_dir: Path, args) -
     """Child process: load the saved model, prune one component, report."""
     import torch
 
-    from sdprune.pruning.prune import CalibrationSettings
+    from sdprune.pruning.calibration import CalibrationSettings
     from sdprune.pruning.spec import PruneSpec
     from sdprune.workflow.stages.prune import prune
 

@@ -15,7 +15,7 @@ from transformers import CLIPTextConfig, CLIPTextModel
 
 from sdprune.models.architectures import SD2_TEXT_ENCODER, SD2_UNET
 from sdprune.models.components import find_layers
-from sdprune.pruning.prune import calibration_groups
+from sdprune.pruning.calibration import calibration_groups
 
 
 def hessian_bytes(layer) -> int:

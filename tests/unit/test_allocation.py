@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from sdprune.pruning.allocation import MAX_LAYER_SPARSITY, allocate, outlier_ratio, owl_plan, parse_ratio
+from sdprune.pruning.allocation import allocate, parse_ratio
+from sdprune.pruning.plans.owl import MAX_LAYER_SPARSITY, outlier_ratio, owl_plan
 
 SD2 = {"text_encoder": 340_387_840, "unet": 865_910_724}
 
@@ -37,7 +38,7 @@ def test_unrounded_allocation_hits_the_total_exactly():
 def test_ratio_parsing():
     assert parse_ratio("75:25") == (0.75, 0.25)
     assert parse_ratio("1:3") == (0.25, 0.75)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="ratio must look like '75:25'"):
         parse_ratio("75-25")
 
 

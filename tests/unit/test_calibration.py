@@ -36,8 +36,8 @@ def test_text_encoder_norms_equal_brute_force(tiny_pipe, calibration_prompts, co
     layers = find_layers(tiny_pipe.text_encoder)
     names = ["encoder.layers.0.self_attn.q_proj", "encoder.layers.1.mlp.fc2", "encoder.layers.3.mlp.fc1"]
     recorded = {name: record_inputs(layers[name]) for name in names}
-    settings = CalibrationSettings(prompts=calibration_prompts, count_padding=count_padding)
-    feed = make_feed(tiny_pipe, "text_encoder", settings)
+    settings = CalibrationSettings(count_padding=count_padding)
+    feed = make_feed(tiny_pipe, "text_encoder", settings, calibration_prompts)
     stats = collect_statistics({n: layers[n] for n in names}, feed)
     mask = feed.attention_mask.reshape(-1).bool()
     for name in names:
@@ -85,8 +85,8 @@ def test_unet_statistics_weight_each_call_by_its_timestep(tiny_pipe, calibration
     layer = find_layers(tiny_pipe.unet)[layer_name]
     timesteps = record_unet_timesteps(tiny_pipe.unet)
     recorded = record_inputs(layer)  # one input per U-Net call
-    settings = CalibrationSettings(prompts=calibration_prompts[:2], num_steps=steps, timestep_weighting="log_decrease")
-    stats = collect_statistics({layer_name: layer}, make_feed(tiny_pipe, "unet", settings), kind=kind)[layer_name]
+    settings = CalibrationSettings(num_steps=steps, timestep_weighting="log_decrease")
+    stats = collect_statistics({layer_name: layer}, make_feed(tiny_pipe, "unet", settings, calibration_prompts[:2]), kind=kind)[layer_name]
 
     calls_per_prompt = steps + (scheduler == "pndm")  # PNDM calls the U-Net more often than num_steps
     assert len(timesteps) == len(recorded) == 2 * calls_per_prompt
@@ -116,7 +116,7 @@ def test_hessian_equals_brute_force(tiny_pipe, calibration_prompts):
     name = "encoder.layers.2.self_attn.out_proj"
     layer = find_layers(tiny_pipe.text_encoder)[name]
     recorded = record_inputs(layer)
-    feed = make_feed(tiny_pipe, "text_encoder", CalibrationSettings(prompts=calibration_prompts))
+    feed = make_feed(tiny_pipe, "text_encoder", CalibrationSettings(), calibration_prompts)
     stats = collect_statistics({name: layer}, feed, kind="hessian")
     rows = torch.cat([x.reshape(-1, x.shape[-1]) for x in recorded]).double()
     expected = 2 * rows.T @ rows / rows.shape[0]
@@ -126,7 +126,7 @@ def test_hessian_equals_brute_force(tiny_pipe, calibration_prompts):
 def test_hooks_are_removed_after_an_exception(tiny_pipe, calibration_prompts):
     layers = find_layers(tiny_pipe.text_encoder)
     before = hook_count(tiny_pipe.text_encoder)
-    feed = make_feed(tiny_pipe, "text_encoder", CalibrationSettings(prompts=calibration_prompts))
+    feed = make_feed(tiny_pipe, "text_encoder", CalibrationSettings(), calibration_prompts)
 
     def failing_feed(state, stop_after):
         feed(state, stop_after)
@@ -139,7 +139,7 @@ def test_hooks_are_removed_after_an_exception(tiny_pipe, calibration_prompts):
 
 def test_denoising_feed_removes_its_step_hook_after_an_exception(tiny_pipe, calibration_prompts):
     layers = find_layers(tiny_pipe.unet)
-    feed = make_feed(tiny_pipe, "unet", CalibrationSettings(prompts=calibration_prompts[:1], num_steps=2))
+    feed = make_feed(tiny_pipe, "unet", CalibrationSettings(num_steps=2), calibration_prompts[:1])
     broken = next(iter(layers.values()))
     broken.register_forward_hook(lambda *args: (_ for _ in ()).throw(ValueError("boom")))
     with pytest.raises(ValueError, match="boom"):
@@ -151,7 +151,7 @@ def test_early_stop_skips_later_blocks(tiny_pipe, calibration_prompts):
     layers = find_layers(tiny_pipe.text_encoder)
     later = record_inputs(layers["encoder.layers.3.mlp.fc1"])
     group = {n: l for n, l in layers.items() if n.startswith("encoder.layers.0.")}
-    feed = make_feed(tiny_pipe, "text_encoder", CalibrationSettings(prompts=calibration_prompts))
+    feed = make_feed(tiny_pipe, "text_encoder", CalibrationSettings(), calibration_prompts)
     stats = collect_statistics(group, feed, stop_after=tiny_pipe.text_encoder.get_submodule("encoder.layers.0"))
     assert set(stats) == set(group)
     assert later == []
@@ -159,7 +159,7 @@ def test_early_stop_skips_later_blocks(tiny_pipe, calibration_prompts):
 
 def test_statistics_survive_a_safetensors_round_trip(tiny_pipe, calibration_prompts):
     layers = find_layers(tiny_pipe.text_encoder)
-    stats = collect_statistics(layers, make_feed(tiny_pipe, "text_encoder", CalibrationSettings(prompts=calibration_prompts)))
+    stats = collect_statistics(layers, make_feed(tiny_pipe, "text_encoder", CalibrationSettings(), calibration_prompts))
     again = load_statistics(save_statistics(stats))
     assert set(again) == set(stats)
     for name in stats:

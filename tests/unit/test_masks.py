@@ -42,11 +42,19 @@ def test_counts_that_float_products_put_a_hair_below_an_integer():
     assert int((~mask_per_matrix(torch.rand(10, 10), 0.29)).sum()) == 29
 
 
-def test_ties_are_broken_deterministically():
-    scores = torch.ones(16, 16)
-    first, second = mask_per_matrix(scores, 0.5), mask_per_matrix(scores.clone(), 0.5)
-    assert torch.equal(first, second)
-    assert int((~first).sum()) == 128
+def test_per_matrix_ties_go_by_position_in_a_hand_made_case():
+    # Four of eight go: the 0, then three of the four 1s, earliest first; the last 1 stays.
+    scores = torch.tensor([[3.0, 1.0, 2.0, 1.0],
+                           [1.0, 5.0, 1.0, 0.0]])
+    expected = torch.tensor([[True, False, True, False],
+                             [False, True, True, False]])
+    assert torch.equal(mask_per_matrix(scores, 0.5), expected)
+
+
+def test_n_m_ties_go_by_position_in_a_hand_made_case():
+    scores = torch.tensor([[1.0, 1.0, 1.0, 1.0, 2.0, 0.0, 2.0, 0.0]])
+    expected = torch.tensor([[False, False, True, True, True, False, True, False]])
+    assert torch.equal(mask_n_m(scores, parse_pattern("2:4")), expected)
 
 
 @pytest.mark.parametrize("pattern_text", ["2:4", "4:8", "1:4"])
@@ -69,9 +77,15 @@ def test_pattern_round_trips_through_its_path_form(text):
     assert parse_pattern(pattern.slug) == pattern
 
 
-@pytest.mark.parametrize("bad", ["4:2", "0:4", "2-4", "dense"])
-def test_bad_patterns_are_rejected(bad):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("bad", ["2-4", "dense"])
+def test_unknown_patterns_are_rejected(bad):
+    with pytest.raises(ValueError, match="unknown sparsity pattern"):
+        parse_pattern(bad)
+
+
+@pytest.mark.parametrize("bad", ["4:2", "0:4", "4:4"])
+def test_n_m_patterns_need_n_below_m(bad):
+    with pytest.raises(ValueError, match="0 < N < M"):
         parse_pattern(bad)
 
 

@@ -35,7 +35,8 @@ import torch
 import torch.nn as nn
 
 from sdprune.pruning.masks import UNSTRUCTURED
-from sdprune.pruning.prune import CalibrationSettings, PruneSettings, prune_component
+from sdprune.pruning.prune import CalibrationSettings, prune_component
+from sdprune.pruning.spec import OwlSettings, PruneSpec
 
 PROMPTS = [
     "A cat looking out of a window",
@@ -198,8 +199,8 @@ def measure(pipe, method, sparsity) -> float:
     reference = copy.deepcopy(pipe.text_encoder)
     theirs = paper_prune(reference, pipe.tokenizer, method, sparsity)
     result = prune_component(fresh_copy(pipe), "text_encoder",
-                             PruneSettings(method, sparsity, UNSTRUCTURED, owl_m=OWL_M, owl_lambda=OWL_LAMBDA),
-                             calibration=CalibrationSettings(prompts=PROMPTS))
+                             PruneSpec(method, UNSTRUCTURED, sparsity), owl=OwlSettings(m=OWL_M, lam=OWL_LAMBDA),
+                             prompts=PROMPTS, calibration=CalibrationSettings())
     return agreement(result.artifact.masks, theirs)
 
 
@@ -218,8 +219,9 @@ def test_masks_agree_with_the_papers_code(tiny_text_pipe, method, sparsity):
 def test_owl_plan_matches_the_papers_formula(tiny_text_pipe, sparsity):
     expected, _ = paper_owl_sparsities(copy.deepcopy(tiny_text_pipe.text_encoder), tiny_text_pipe.tokenizer, sparsity)
     pipe = fresh_copy(tiny_text_pipe)
-    report = prune_component(pipe, "text_encoder", PruneSettings("owl_magnitude", sparsity, owl_m=OWL_M),
-                             calibration=CalibrationSettings(prompts=PROMPTS)).report
+    report = prune_component(pipe, "text_encoder", PruneSpec("owl_magnitude", UNSTRUCTURED, sparsity),
+                             owl=OwlSettings(m=OWL_M),
+                             prompts=PROMPTS, calibration=CalibrationSettings()).report
     planned = report["planned_layer_sparsity"]
     for (name, block), s in zip(paper_blocks(pipe.text_encoder), expected):
         for layer in paper_linears(name, block):
@@ -234,8 +236,9 @@ def test_owl_magnitude_differs_only_by_the_papers_extra_weight_per_matrix(tiny_t
     theirs = paper_prune(reference, tiny_text_pipe.tokenizer, "owl_magnitude", sparsity)
     pipe = fresh_copy(tiny_text_pipe)
     dense = {n: m.weight.detach().clone() for n, m in pipe.text_encoder.named_modules() if type(m) is nn.Linear}
-    ours = prune_component(pipe, "text_encoder", PruneSettings("owl_magnitude", sparsity, owl_m=OWL_M),
-                           calibration=CalibrationSettings(prompts=PROMPTS)).artifact.masks
+    ours = prune_component(pipe, "text_encoder", PruneSpec("owl_magnitude", UNSTRUCTURED, sparsity),
+                             owl=OwlSettings(m=OWL_M),
+                           prompts=PROMPTS, calibration=CalibrationSettings()).artifact.masks
     for name, keep in ours.items():
         differ = keep == theirs[name]  # we keep what they prune, or the other way round
         assert int(differ.sum()) == 1, name
@@ -253,7 +256,7 @@ def test_magnitude_differs_only_on_ties_at_the_threshold(tiny_text_pipe, sparsit
                 module.weight.copy_(module.weight.half().float())  # float16 values, computed in float32
     dense = {n: m.weight.detach().clone() for n, m in pipe.text_encoder.named_modules() if type(m) is nn.Linear}
     theirs = paper_prune(copy.deepcopy(pipe.text_encoder), pipe.tokenizer, "magnitude", sparsity)
-    ours = prune_component(pipe, "text_encoder", PruneSettings("magnitude", sparsity)).artifact.masks
+    ours = prune_component(pipe, "text_encoder", PruneSpec("magnitude", UNSTRUCTURED, sparsity)).artifact.masks
     assert agreement(ours, theirs) >= AGREEMENT
     for name, keep in ours.items():
         differ = keep == theirs[name]

@@ -1,13 +1,14 @@
 import pytest
 import torch
 
-from sdprune.workflow import stages
+from sdprune.workflow.stages.prune import prune as prune_stage
 from sdprune.pruning.artifact import load_artifact, pack_mask, unpack_mask
 from sdprune.pruning.masks import UNSTRUCTURED
 from sdprune.models.components import find_layers
 from sdprune.models.loading import load_pipeline
 from sdprune.pruning.artifact import load_pruned_pipeline
-from sdprune.pruning.prune import CalibrationSettings, PruneSettings, calibration_groups, prune_component
+from sdprune.pruning.prune import CalibrationSettings, calibration_groups, prune_component
+from sdprune.pruning.spec import OwlSettings, PruneSpec
 
 
 def state(module):
@@ -21,8 +22,9 @@ def test_only_target_layers_change(tiny_pipe, calibration_prompts, component, me
     before = state(module)
     other = "unet" if component == "text_encoder" else "text_encoder"
     other_before = state(getattr(tiny_pipe, other))
-    calibration = CalibrationSettings(prompts=calibration_prompts, num_steps=2, groups=2)
-    prune_component(tiny_pipe, component, PruneSettings(method, 0.5), calibration=calibration)
+    calibration = CalibrationSettings(num_steps=2, groups=2)
+    prune_component(tiny_pipe, component, PruneSpec(method, UNSTRUCTURED, 0.5),
+                    prompts=calibration_prompts, calibration=calibration)
     after = state(module)
     targets = {f"{name}.weight" for name in find_layers(module)}
     changed = {k for k in before if not torch.equal(before[k], after[k])}
@@ -32,8 +34,8 @@ def test_only_target_layers_change(tiny_pipe, calibration_prompts, component, me
 
 @pytest.mark.parametrize("method", ["magnitude", "wanda"])
 def test_report_measures_the_realised_sparsity(tiny_pipe, calibration_prompts, method):
-    result = prune_component(tiny_pipe, "text_encoder", PruneSettings(method, 0.6),
-                             calibration=CalibrationSettings(prompts=calibration_prompts))
+    result = prune_component(tiny_pipe, "text_encoder", PruneSpec(method, UNSTRUCTURED, 0.6),
+                             prompts=calibration_prompts, calibration=CalibrationSettings())
     report = result.report
     for name, layer in report["layers"].items():
         rows, cols = layer["shape"]
@@ -46,8 +48,8 @@ def test_report_measures_the_realised_sparsity(tiny_pipe, calibration_prompts, m
 
 
 def test_wanda_prunes_each_row_evenly(tiny_pipe, calibration_prompts):
-    result = prune_component(tiny_pipe, "text_encoder", PruneSettings("wanda", 0.5),
-                             calibration=CalibrationSettings(prompts=calibration_prompts))
+    result = prune_component(tiny_pipe, "text_encoder", PruneSpec("wanda", UNSTRUCTURED, 0.5),
+                             prompts=calibration_prompts, calibration=CalibrationSettings())
     for mask in result.artifact.masks.values():
         assert torch.all((~mask).sum(dim=1) == int(0.5 * mask.shape[1]))
 
@@ -58,16 +60,17 @@ def test_sequential_calibration_uses_the_already_pruned_blocks(tiny_model_dir, c
     from sdprune.pruning.methods.wanda import prune_layer
     from sdprune.pruning.prune import make_feed
 
-    settings = CalibrationSettings(prompts=calibration_prompts)
+    settings = CalibrationSettings()
     sequential = load_pipeline(tiny_model_dir)
-    result = prune_component(sequential, "text_encoder", PruneSettings("wanda", 0.5), calibration=settings)
+    result = prune_component(sequential, "text_encoder", PruneSpec("wanda", UNSTRUCTURED, 0.5),
+                             prompts=calibration_prompts, calibration=settings)
     one_shot = load_pipeline(tiny_model_dir)
-    one_shot_result = prune_component(one_shot, "text_encoder", PruneSettings("wanda", 0.5),
-                                      calibration=CalibrationSettings(prompts=calibration_prompts, sequential=False))
+    one_shot_result = prune_component(one_shot, "text_encoder", PruneSpec("wanda", UNSTRUCTURED, 0.5),
+                                      prompts=calibration_prompts, calibration=CalibrationSettings(sequential=False))
     # By hand: prune block 0 alone, then calibrate block 1 on the result.
     manual = load_pipeline(tiny_model_dir)
     layers = find_layers(manual.text_encoder)
-    feed = make_feed(manual, "text_encoder", settings)
+    feed = make_feed(manual, "text_encoder", settings, calibration_prompts)
     block0 = {n: l for n, l in layers.items() if n.startswith("encoder.layers.0.")}
     stats0 = collect_statistics(block0, feed)
     with torch.no_grad():
@@ -100,12 +103,12 @@ def test_groups_follow_execution_order(tiny_pipe):
 def test_base_plus_artifact_reloads_bit_identically(tiny_model_dir, tmp_path, calibration_prompts, component, method):
     out = tmp_path / "artifact"
     calibration = CalibrationSettings(num_steps=2, groups=2)
-    stages.prune(model_dir=tiny_model_dir, component=component, settings=PruneSettings(method, 0.4),
-                 calibration=calibration, prompts=calibration_prompts, out_dir=out, device="cpu")
+    prune_stage(model_dir=tiny_model_dir, component=component, spec=PruneSpec(method, UNSTRUCTURED, 0.4),
+                calibration=calibration, prompts=calibration_prompts, out_dir=out, device="cpu")
     # The same pruning in memory...
     pipe = load_pipeline(tiny_model_dir)
-    prune_component(pipe, component, PruneSettings(method, 0.4),
-                    calibration=CalibrationSettings(prompts=tuple(calibration_prompts), num_steps=2, groups=2))
+    prune_component(pipe, component, PruneSpec(method, UNSTRUCTURED, 0.4),
+                    prompts=tuple(calibration_prompts), calibration=CalibrationSettings(num_steps=2, groups=2))
     # ...equals base + artifact, bit for bit.
     reloaded = load_pruned_pipeline(tiny_model_dir, {component: out / "artifact.safetensors"})
     for key, value in getattr(pipe, component).state_dict().items():
@@ -114,8 +117,8 @@ def test_base_plus_artifact_reloads_bit_identically(tiny_model_dir, tmp_path, ca
 
 def test_artifact_is_a_fraction_of_the_component(tiny_model_dir, tmp_path):
     out = tmp_path / "artifact"
-    report = stages.prune(model_dir=tiny_model_dir, component="unet", settings=PruneSettings("magnitude", 0.5),
-                          out_dir=out, device="cpu")
+    report = prune_stage(model_dir=tiny_model_dir, component="unet", spec=PruneSpec("magnitude", UNSTRUCTURED, 0.5),
+                         out_dir=out, device="cpu")
     artifact_bytes = (out / "artifact.safetensors").stat().st_size
     dense_bytes = sum(p.stat().st_size for p in (tiny_model_dir / "unet").glob("*.safetensors"))
     assert artifact_bytes < dense_bytes / 20  # 1 bit per target weight vs 32
@@ -127,8 +130,8 @@ def test_artifact_refuses_a_different_base(tiny_model_dir, tmp_path):
     from sdprune.models.loading import fetch_pipeline
 
     out = tmp_path / "artifact"
-    stages.prune(model_dir=tiny_model_dir, component="unet", settings=PruneSettings("magnitude", 0.5),
-                 out_dir=out, device="cpu")
+    prune_stage(model_dir=tiny_model_dir, component="unet", spec=PruneSpec("magnitude", UNSTRUCTURED, 0.5),
+                out_dir=out, device="cpu")
     other = fetch_pipeline("tiny", tmp_path / "other", seed=0)
     (other / "unet" / "config.json").write_text((other / "unet" / "config.json").read_text().replace("}", ', "x": 1}', 1))
     with pytest.raises(ValueError, match="different base model"):
@@ -144,14 +147,15 @@ def test_mask_bits_round_trip():
 
 def test_data_aware_method_without_prompts_fails_clearly(tiny_pipe):
     with pytest.raises(ValueError, match="calibration prompts"):
-        prune_component(tiny_pipe, "text_encoder", PruneSettings("wanda", 0.5, UNSTRUCTURED),
-                        calibration=CalibrationSettings(prompts=()))
+        prune_component(tiny_pipe, "text_encoder", PruneSpec("wanda", UNSTRUCTURED, 0.5),
+                        prompts=(), calibration=CalibrationSettings())
 
 
 @pytest.mark.parametrize("component", ["text_encoder", "unet"])
 def test_owl_plan_varies_per_block_and_keeps_the_target(tiny_pipe, calibration_prompts, component):
-    result = prune_component(tiny_pipe, component, PruneSettings("owl_magnitude", 0.5, owl_lambda=0.1),
-                             calibration=CalibrationSettings(prompts=calibration_prompts, num_steps=2, groups=2))
+    result = prune_component(tiny_pipe, component, PruneSpec("owl_magnitude", UNSTRUCTURED, 0.5),
+                             owl=OwlSettings(lam=0.1),
+                             prompts=calibration_prompts, calibration=CalibrationSettings(num_steps=2, groups=2))
     report = result.report
     planned = set(report["planned_layer_sparsity"].values())
     assert len(planned) > 1  # not uniform
@@ -163,9 +167,9 @@ def test_owl_plan_varies_per_block_and_keeps_the_target(tiny_pipe, calibration_p
 @pytest.mark.parametrize("component", ["text_encoder", "unet"])
 def test_sparsegpt_artifact_stores_the_updated_values(tiny_model_dir, tmp_path, calibration_prompts, component):
     out = tmp_path / "artifact"
-    stages.prune(model_dir=tiny_model_dir, component=component, settings=PruneSettings("sparsegpt", 0.5),
-                 calibration=CalibrationSettings(num_steps=2, groups=2), prompts=calibration_prompts, out_dir=out,
-                 device="cpu")
+    prune_stage(model_dir=tiny_model_dir, component=component, spec=PruneSpec("sparsegpt", UNSTRUCTURED, 0.5),
+                calibration=CalibrationSettings(num_steps=2, groups=2), prompts=calibration_prompts, out_dir=out,
+                device="cpu")
     artifact = load_artifact(out / "artifact.safetensors")
     assert set(artifact.values) == set(artifact.masks)
     base = load_pipeline(tiny_model_dir)
@@ -181,7 +185,7 @@ def test_sparsegpt_artifact_stores_the_updated_values(tiny_model_dir, tmp_path, 
 def test_n_m_with_convolutions_leaves_indivisible_layers_dense_and_says_so(tiny_pipe, pattern):
     from sdprune.pruning.masks import parse_pattern
 
-    result = prune_component(tiny_pipe, "unet", PruneSettings("magnitude", 0.5, parse_pattern(pattern), "linear+conv"))
+    result = prune_component(tiny_pipe, "unet", PruneSpec("magnitude", parse_pattern(pattern), 0.5, "linear+conv"))
     skipped = result.report["skipped_layers"]
     inputs = {n: l.weight[0].numel() for n, l in find_layers(tiny_pipe.unet, "linear+conv").items()}
     assert skipped == sorted(n for n, k in inputs.items() if k % parse_pattern(pattern).m)
@@ -196,7 +200,7 @@ def test_n_m_with_convolutions_leaves_indivisible_layers_dense_and_says_so(tiny_
 
 def _raw_norm_ratios(module, component, layers, stats, m=7.0):
     """Outlier ratios as they were: Wanda scores on raw input norms, which grow with the rows seen."""
-    from sdprune.pruning.allocation import outlier_ratio
+    from sdprune.pruning.plans.owl import outlier_ratio
     from sdprune.pruning.methods.wanda import wanda_scores
 
     units = calibration_groups(module, component, list(layers), 0)
@@ -213,13 +217,14 @@ def _seen_twice(stats):
 
 
 def test_owl_text_encoder_plan_is_unchanged_by_per_row_statistics(tiny_pipe, calibration_prompts):
-    from sdprune.pruning.allocation import owl_plan
+    from sdprune.pruning.plans.owl import owl_plan
     from sdprune.pruning.calibration import collect_statistics
-    from sdprune.pruning.prune import make_feed, owl_layer_sparsity
+    from sdprune.pruning.prune import make_feed
+    from sdprune.pruning.plans.owl import owl_layer_sparsity
 
     module = tiny_pipe.text_encoder
     layers = find_layers(module)
-    feed = make_feed(tiny_pipe, "text_encoder", CalibrationSettings(prompts=calibration_prompts))
+    feed = make_feed(tiny_pipe, "text_encoder", CalibrationSettings(), calibration_prompts)
     stats = collect_statistics(layers, feed)
     plan, ratios = owl_layer_sparsity(module, "text_encoder", layers, stats, 0.5)
     raw = _raw_norm_ratios(module, "text_encoder", layers, stats)
@@ -232,11 +237,12 @@ def test_owl_text_encoder_plan_is_unchanged_by_per_row_statistics(tiny_pipe, cal
 
 def test_owl_unet_outlier_ratio_ignores_how_many_rows_a_layer_saw(tiny_pipe, calibration_prompts):
     from sdprune.pruning.calibration import collect_statistics
-    from sdprune.pruning.prune import make_feed, owl_layer_sparsity
+    from sdprune.pruning.prune import make_feed
+    from sdprune.pruning.plans.owl import owl_layer_sparsity
 
     unet = tiny_pipe.unet
     layers = find_layers(unet)
-    feed = make_feed(tiny_pipe, "unet", CalibrationSettings(prompts=calibration_prompts[:2], num_steps=2))
+    feed = make_feed(tiny_pipe, "unet", CalibrationSettings(num_steps=2), calibration_prompts[:2])
     stats = collect_statistics(layers, feed)
     duplicated = "mid_block.attentions.0.transformer_blocks.0.attn2.to_k"  # 77 text tokens per call
     doubled = {**stats, duplicated: _seen_twice(stats[duplicated])}
@@ -275,7 +281,7 @@ def test_transformer_scope_in_the_text_encoder_is_every_linear(tiny_pipe):
 
 def test_pruning_the_transformer_scope_leaves_the_other_linears_dense(tiny_pipe):
     before = state(tiny_pipe.unet)
-    result = prune_component(tiny_pipe, "unet", PruneSettings("magnitude", 0.5, scope="transformer"))
+    result = prune_component(tiny_pipe, "unet", PruneSpec("magnitude", UNSTRUCTURED, 0.5, "transformer"))
     after = state(tiny_pipe.unet)
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed == {f"{n}.weight" for n in find_layers(tiny_pipe.unet, "transformer")}
@@ -308,6 +314,61 @@ def test_unet_calibration_feed_uses_the_calibration_seeds(tiny_pipe, calibration
     from sdprune.pruning.prune import make_feed
     from sdprune.seeding import derive_calibration_seed, derive_seed
 
-    feed = make_feed(tiny_pipe, "unet", CalibrationSettings(prompts=calibration_prompts, seed=7))
+    feed = make_feed(tiny_pipe, "unet", CalibrationSettings(seed=7), calibration_prompts)
     assert list(feed.seeds) == [derive_calibration_seed(7, i) for i in range(len(calibration_prompts))]
     assert not set(feed.seeds) & {derive_seed(7, i) for i in range(len(calibration_prompts))}
+
+
+def zero_norms(layers):
+    """Input norms of all zeros: Wanda scores every weight 0, so a prune that reads them prunes by position."""
+    from sdprune.pruning.calibration import LayerStatistics
+
+    stats = {}
+    for name, layer in layers.items():
+        stats[name] = LayerStatistics(layer.weight.shape[1], "norms")
+        stats[name].add_batch(torch.zeros(1, layer.weight.shape[1]))
+    return stats
+
+
+def test_a_hessian_method_never_reads_the_dense_norms_it_is_handed(tiny_model_dir, calibration_prompts):
+    handed = load_pipeline(tiny_model_dir)
+    dense = zero_norms(find_layers(handed.text_encoder))
+    with_norms = prune_component(handed, "text_encoder", PruneSpec("sparsegpt", UNSTRUCTURED, 0.5),
+                                 prompts=calibration_prompts, dense_statistics=dense).artifact
+    without = prune_component(load_pipeline(tiny_model_dir), "text_encoder", PruneSpec("sparsegpt", UNSTRUCTURED, 0.5),
+                              prompts=calibration_prompts).artifact
+    assert all(torch.equal(with_norms.masks[n], without.masks[n]) for n in without.masks)
+    assert all(torch.equal(with_norms.values[n], without.values[n]) for n in without.values)
+
+
+def test_a_norms_method_reads_the_handed_dense_norms_for_its_first_group(tiny_pipe, calibration_prompts):
+    dense = zero_norms(find_layers(tiny_pipe.text_encoder))
+    masks = prune_component(tiny_pipe, "text_encoder", PruneSpec("wanda", UNSTRUCTURED, 0.5),
+                            prompts=calibration_prompts, dense_statistics=dense).artifact.masks
+    by_position = torch.tensor([False, True]).repeat_interleave(masks["encoder.layers.0.mlp.fc1"].shape[1] // 2)
+    assert all(torch.equal(row, by_position) for row in masks["encoder.layers.0.mlp.fc1"])  # first group: the zeros
+    assert not all(torch.equal(row, by_position) for row in masks["encoder.layers.1.mlp.fc1"])  # later: collected
+
+
+@pytest.mark.parametrize("method,loaded,absent", [
+    ("wanda", "calibration.norms", "calibration.hessian"),
+    ("sparsegpt", "calibration.hessian", "calibration.norms"),
+    ("magnitude", "plans.uniform", "plans.owl"),
+])
+def test_a_prune_imports_only_the_statistics_and_plan_it_uses(tiny_model_dir, calibration_prompts, method, loaded,
+                                                              absent):
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from sdprune.models.loading import load_pipeline\n"
+        "from sdprune.pruning.prune import prune_component\n"
+        "from sdprune.pruning.spec import PruneSpec\n"
+        f"prune_component(load_pipeline({str(tiny_model_dir)!r}), 'text_encoder', PruneSpec({method!r}),\n"
+        f"                prompts={calibration_prompts[:1]!r})\n"
+        "print(sorted(m for m in sys.modules if m.startswith('sdprune.pruning.')))\n"
+    )
+    modules = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert f"sdprune.pruning.{loaded}'" in modules
+    assert f"sdprune.pruning.{absent}'" not in modules

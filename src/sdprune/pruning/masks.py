@@ -94,10 +94,15 @@ def mask_per_row(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
     return mask
 
 
+def fits_pattern(in_features: int, pattern: Pattern) -> bool:
+    """Whether a layer's inputs split into whole groups of M (always, unstructured)."""
+    return not pattern.structured or in_features % pattern.m == 0
+
+
 def mask_n_m(scores: torch.Tensor, pattern: Pattern) -> torch.Tensor:
     """In every group of M consecutive input weights of a row, remove the N lowest scores."""
     rows, cols = scores.shape
-    if cols % pattern.m:
+    if not fits_pattern(cols, pattern):
         raise ValueError(f"{pattern} needs the input dimension ({cols}) to be a multiple of {pattern.m}")
     groups = scores.reshape(rows, cols // pattern.m, pattern.m)
     lowest = torch.sort(groups, dim=-1, stable=True).indices[..., : pattern.n]

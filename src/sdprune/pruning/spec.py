@@ -25,6 +25,18 @@ _SLUG = re.compile(
 )
 
 
+OWL_M = 7.0  # outlier threshold, times the mean score (OWL's and the paper's setting)
+OWL_LAMBDA = 0.08  # spread of OWL's per-block sparsities around the target
+
+
+@dataclass(frozen=True)
+class OwlSettings:
+    """OWL's hyperparameters: outlier threshold M (times the mean score) and the plan's spread lambda."""
+
+    m: float = OWL_M
+    lam: float = OWL_LAMBDA
+
+
 def sparsity_slug(value: float) -> str:
     """Shortest stable text for a sparsity: 0.5 -> '0.5', 0.1 + 0.2 -> '0.3'."""
     return f"{float(value):.6g}"
