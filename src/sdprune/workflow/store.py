@@ -135,7 +135,7 @@ def adoption(records: Mapping[str, dict], config: Mapping, workdir: Path) -> tup
             expected, reason = None, str(error)
         if reason is None and _canonical(expected) != _canonical(record["params"]):
             reason = "config differs from the one that made it"
-        elif reason is None and code_fingerprint(record["rule"], workdir) != record["code"]:
+        elif reason is None and code_fingerprint(record["rule"], record["wildcards"], workdir) != record["code"]:
             reason = "code differs from the one that made it"
         for path, recorded in record["inputs"].items():
             if reason is not None:
