@@ -10,7 +10,7 @@ rule aggregate_tables:
         markdown=f"{RESULTS}/tables/runs.md",
         provenance=f"{RESULTS}/tables/runs.provenance.json",
     params:
-        stage=stage_params.aggregate_params(config),
+        stage=stage_settings("aggregate_tables"),
     conda:
         ENV
     log:

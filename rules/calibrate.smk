@@ -9,7 +9,7 @@ rule calibrate:
         statistics=f"{RESULTS}/calibration/{{component}}/statistics.safetensors",
         provenance=f"{RESULTS}/calibration/{{component}}/statistics.provenance.json",
     params:
-        stage=calibration_params,
+        stage=stage_settings("calibrate"),
         device=config["device"],
     conda:
         ENV

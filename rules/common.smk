@@ -133,9 +133,13 @@ def calibration_prompt_inputs(wildcards):
 
 
 def prune_inputs(wildcards):
+    """The calibrate stage's statistics are an input only where the method reuses them (input norms:
+    Wanda, any OWL plan); SparseGPT collects its own Hessians from the prompts."""
     inputs = {"model": MODEL_DIR}
-    if parse_method(wildcards.method).statistics:
+    choice = parse_method(wildcards.method)
+    if choice.statistics:
         inputs["prompts"] = CALIBRATION_PROMPTS
+    if choice.statistics == "norms" or choice.plan == "owl":
         inputs["statistics"] = f"{RESULTS}/calibration/{wildcards.component}/statistics.safetensors"
     return inputs
 
@@ -174,17 +178,24 @@ def run_scopes(wildcards):
     return {c: (s.scope if s else "linear") for c, s in run_specs(wildcards).items()}
 
 
-def prune_params(wildcards):
-    spec = PruneSpec(wildcards.method, wildcards.pattern, float(wildcards.sparsity), wildcards.scope)
-    return stage_params.prune_params(config, wildcards.component, spec)
+def stage_settings(rule):
+    """A rule's `stage` param: its jobs' settings from sdprune.workflow.params' table, the same the cache
+    checks a restored artifact against."""
+
+    def settings(wildcards):
+        return stage_params.expected_params(config, rule, dict(wildcards.items()))
+
+    settings.__name__ = f"{rule}_settings"
+    return settings
 
 
-def calibration_params(wildcards):
-    return stage_params.expected_params(config, "calibrate", dict(wildcards.items()))
+def protocol_fid_weights(wildcards):
+    return fid_weights(wildcards.protocol)
 
 
-def generation_params(wildcards):
-    return stage_params.generation_params(config, int(wildcards.seed))
+def showcase_template(wildcards):
+    """The showcase folder of any run, its wildcards left to fill (a function: Snakemake would fill them)."""
+    return run_path("{te}", "{unet}", "{seed}", "showcase")
 
 
 def all_runs(leaf):

@@ -8,7 +8,7 @@ rule prepare_evaluation_prompts:
         prompts=EVALUATION_PROMPTS,
         provenance=provenance_of(EVALUATION_PROMPTS),
     params:
-        stage=stage_params.evaluation_prompt_params(config),
+        stage=stage_settings("prepare_evaluation_prompts"),
     conda:
         ENV
     log:
@@ -25,7 +25,7 @@ rule prepare_calibration_prompts:
         prompts=CALIBRATION_PROMPTS,
         provenance=provenance_of(CALIBRATION_PROMPTS),
     params:
-        stage=stage_params.calibration_prompt_params(config),
+        stage=stage_settings("prepare_calibration_prompts"),
     conda:
         ENV
     log:
@@ -59,7 +59,7 @@ rule extract_reference_images:
         images=directory(f"{RESULTS}/data/reference_images"),
         provenance=f"{RESULTS}/data/reference_images.provenance.json",
     params:
-        stage=stage_params.reference_images_params(config),
+        stage=stage_settings("extract_reference_images"),
     conda:
         ENV
     log:

@@ -7,7 +7,7 @@ rule download_model:
         model=directory("resources/models/{model}"),
         provenance="resources/models/{model}.provenance.json",
     params:
-        stage=stage_params.model_params(config),
+        stage=stage_settings("download_model"),
     conda:
         ENV
     log:
@@ -26,7 +26,7 @@ rule download_fid_weights:
         weights=directory("resources/metrics/fid/{fid_net}"),
         provenance="resources/metrics/fid/{fid_net}.provenance.json",
     params:
-        stage=stage_params.fid_weights_params(config),
+        stage=stage_settings("download_fid_weights"),
     wildcard_constraints:
         fid_net="inception|pytorch_inception|standin",
     conda:
@@ -43,7 +43,7 @@ rule download_clip_weights:
         weights=directory("resources/metrics/clip/{clip_net}"),
         provenance="resources/metrics/clip/{clip_net}.provenance.json",
     params:
-        stage=stage_params.clip_weights_params(config),
+        stage=stage_settings("download_clip_weights"),
     conda:
         ENV
     log:

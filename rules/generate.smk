@@ -12,7 +12,7 @@ rule generate_images:
         record=run_path("{te}", "{unet}", "{seed}", "generation.json"),
         provenance=run_path("{te}", "{unet}", "{seed}", "generation.provenance.json"),
     params:
-        stage=generation_params,
+        stage=stage_settings("generate_images"),
         requested=requested_sparsity,
         scopes=run_scopes,
         device=config["device"],

@@ -12,7 +12,7 @@ rule prune:
         report=f"{PRUNED}/report.json",
         provenance=f"{PRUNED}/artifact.provenance.json",
     params:
-        stage=prune_params,
+        stage=stage_settings("prune"),
         device=config["device"],
     conda:
         ENV

@@ -14,7 +14,7 @@ rule paper_tables:
         ),
         provenance=f"{RESULTS}/tables/paper.provenance.json",
     params:
-        stage=stage_params.report_params(config),
+        stage=stage_settings("paper_tables"),
     conda:
         ENV
     log:
@@ -38,8 +38,8 @@ rule figures:
         ),
         provenance=f"{RESULTS}/figures.provenance.json",
     params:
-        stage=stage_params.report_params(config),
-        showcase_template=lambda wildcards: run_path("{te}", "{unet}", "{seed}", "showcase"),
+        stage=stage_settings("figures"),
+        showcase_template=showcase_template,
     conda:
         ENV
     log:
@@ -56,7 +56,7 @@ checkpoint cliff_round:
         state=f"{RESULTS}/cliffs/{{component}}/{{method}}/round{{round}}.json",
         provenance=f"{RESULTS}/cliffs/{{component}}/{{method}}/round{{round}}.provenance.json",
     params:
-        stage=stage_params.cliff_params(config),
+        stage=stage_settings("cliff_round"),
         points=cliff_points,
     wildcard_constraints:
         round="[0-9]+",
@@ -76,7 +76,7 @@ rule cliff_series:
         state=f"{RESULTS}/cliffs/{{component}}/{{method}}/final.json",
         provenance=f"{RESULTS}/cliffs/{{component}}/{{method}}/final.provenance.json",
     params:
-        stage={},
+        stage=stage_settings("cliff_series"),
     conda:
         ENV
     log:
@@ -94,7 +94,7 @@ rule cliffs_table:
         csv=f"{RESULTS}/tables/cliffs.csv",
         provenance=f"{RESULTS}/tables/cliffs.provenance.json",
     params:
-        stage={},
+        stage=stage_settings("cliffs_table"),
     conda:
         ENV
     log:

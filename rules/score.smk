@@ -5,17 +5,19 @@
 rule reference_features:
     input:
         images=fid_reference_images(),
-        weights=lambda wildcards: fid_weights(wildcards.protocol),
+        weights=protocol_fid_weights,
     output:
         features=f"{RESULTS}/scores/reference_features_{{protocol}}.safetensors",
         provenance=f"{RESULTS}/scores/reference_features_{{protocol}}.provenance.json",
     params:
-        stage=lambda wildcards: stage_params.reference_features_params(config, wildcards.protocol),
+        stage=stage_settings("reference_features"),
         device=config["device"],
     conda:
         ENV
     log:
         f"logs/{MODEL}/reference_features_{{protocol}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/reference_features_{{protocol}}.tsv"
     threads: 1
     resources:
         gpu=GPU,
@@ -32,12 +34,14 @@ rule score:
         per_image=run_path("{te}", "{unet}", "{seed}", "per_image.csv"),
         provenance=run_path("{te}", "{unet}", "{seed}", "scores.provenance.json"),
     params:
-        stage=lambda wildcards: stage_params.score_params(config),
+        stage=stage_settings("score"),
         device=config["device"],
     conda:
         ENV
     log:
         f"logs/{MODEL}/score/te={{te}}/unet={{unet}}/seed={{seed}}.log",
+    benchmark:
+        run_path("{te}", "{unet}", "{seed}", "benchmark_score.tsv")
     threads: 1
     resources:
         gpu=GPU,

@@ -17,7 +17,7 @@ CONFIG = {
 
 def record(rule, wildcards, inputs, outputs, config, workdir):
     return {"rule": rule, "wildcards": wildcards, "params": expected_params(config, rule, wildcards),
-            "code": code_fingerprint(rule, workdir), "inputs": inputs, "outputs": outputs}
+            "code": code_fingerprint(rule, wildcards, workdir), "inputs": inputs, "outputs": outputs}
 
 
 def records(tmp_path, config=CONFIG):
@@ -74,11 +74,11 @@ def write_workflow(root, modules):
 def test_the_code_fingerprint_follows_the_scripts_imports_only(tmp_path):
     modules = {"a.py": "def f():\n    from .sub import deep\n", "sub/deep.py": "X = 1\n", "unused.py": "Y = 1\n"}
     write_workflow(tmp_path, modules)
-    before = code_fingerprint("rule", tmp_path)
+    before = code_fingerprint("rule", {}, tmp_path)
     write_workflow(tmp_path, {**modules, "unused.py": "Y = 2\n"})
-    assert code_fingerprint("rule", tmp_path) == before  # a module the rule never imports
+    assert code_fingerprint("rule", {}, tmp_path) == before  # a module the rule never imports
     write_workflow(tmp_path, {**modules, "unused.py": "Y = 2\n", "sub/deep.py": "X = 2\n"})
-    assert code_fingerprint("rule", tmp_path) != before  # imported lazily, two levels down
+    assert code_fingerprint("rule", {}, tmp_path) != before  # imported lazily, two levels down
 
 
 def test_params_do_not_depend_on_the_order_of_keys_in_the_config():

@@ -2,8 +2,9 @@ import copy
 
 import pytest
 
-from sdprune.workflow.experiments import (ComponentSpec, check_config, expand_runs, infeasible_allocations,
-                                 model_parameter_counts, needs_calibration, sparsity_slug)
+from sdprune.pruning.spec import PruneSpec, sparsity_slug
+from sdprune.workflow.experiments import (check_config, expand_runs, infeasible_allocations, model_parameter_counts,
+                                          needs_calibration, parse_spec_slug, spec_slug)
 
 BASE = {
     "model": {"name": "t", "source": "tiny"},
@@ -41,12 +42,13 @@ def test_runs_are_the_product_of_each_grid_plus_dense_once():
 
 
 def test_spec_slugs_round_trip():
-    spec = ComponentSpec("owl_wanda", "2of4", 0.5)
-    assert ComponentSpec.parse(spec.slug) == spec
-    assert ComponentSpec.parse("dense") is None
+    spec = PruneSpec("wanda", "2of4", 0.5)
+    assert spec.slug == "wanda-2of4-0.5"
+    assert parse_spec_slug(spec.slug) == spec
+    assert parse_spec_slug("dense") is None and spec_slug(None) == "dense"
     assert sparsity_slug(0.575) == "0.575"
-    with pytest.raises(ValueError):
-        ComponentSpec.parse("magnitude-0.5")
+    with pytest.raises(ValueError, match="not a prune spec"):
+        parse_spec_slug("magnitude-0.5")
 
 
 def test_a_good_config_has_no_problems():
@@ -108,9 +110,9 @@ def test_built_in_model_sizes_are_counted():
 
 
 def test_layer_scope_is_part_of_the_spec():
-    spec = ComponentSpec("sparsegpt", "unstructured", 0.5, "linear+conv")
+    spec = PruneSpec("sparsegpt", "unstructured", 0.5, "linear+conv")
     assert spec.slug == "sparsegpt-unstructured-0.5-conv"
-    assert ComponentSpec.parse(spec.slug) == spec
+    assert parse_spec_slug(spec.slug) == spec
     cfg = config(**{"experiments.1.unet.layers": ["linear", "linear+conv"]})
     keys = {r.key for r in expand_runs(cfg)}
     assert ("dense", "magnitude-unstructured-0.5-conv") in keys and ("dense", "magnitude-unstructured-0.5") in keys

@@ -83,3 +83,27 @@ def test_method_names_with_plans():
     assert parse_method("sparsegpt").statistics == "hessian"
     with pytest.raises(ValueError, match="unknown pruning method"):
         parse_method("owl_bogus")
+
+
+def test_the_registry_imports_no_method_until_one_is_asked_for():
+    import subprocess
+    import sys
+
+    code = ("import sys; from sdprune.pruning.methods import available_methods, get_method; "
+            "names = available_methods(); before = sorted(m for m in sys.modules if m.startswith('sdprune.pruning.')); "
+            "get_method('wanda'); after = sorted(m for m in sys.modules if m.startswith('sdprune.pruning.methods.')); "
+            "print(names, before, after)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ("['magnitude', 'sparsegpt', 'wanda', 'owl_magnitude', 'owl_sparsegpt', 'owl_wanda'] "
+                           "['sdprune.pruning.masks', 'sdprune.pruning.methods'] ['sdprune.pruning.methods.wanda']")
+
+
+def test_runtime_modules_name_the_base_method_module():
+    from sdprune.pruning.methods import runtime_modules
+
+    assert "sdprune.pruning.methods.sparsegpt" in runtime_modules("sparsegpt")
+    owl_magnitude = runtime_modules("owl_magnitude")
+    assert "sdprune.pruning.methods.magnitude" in owl_magnitude
+    assert not any(m.startswith("sdprune.pruning.methods.") and not m.endswith("magnitude") for m in owl_magnitude)
+    with pytest.raises(ValueError, match="unknown pruning method 'bogus'"):
+        runtime_modules("bogus")

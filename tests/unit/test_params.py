@@ -1,6 +1,7 @@
 """What each stage takes from the config (sdprune.workflow.params)."""
 
 import pandas as pd
+import pytest
 
 from sdprune.evaluation.prompts import read_dataset_prompts
 from sdprune.workflow.params import calibration_prompt_params, fid_protocols, reference_features_params, score_params
@@ -42,3 +43,16 @@ def test_every_protocol_is_scored_and_each_reference_depends_on_its_own():
     config["scoring"]["fid_protocol"] = "clean"
     assert reference_features_params(config, "clean") == before  # dropping `paper` reruns no clean reference
     assert fid_protocols(config) == ["clean"]
+
+
+def test_every_rule_with_outputs_has_its_settings_in_the_one_table():
+    import re
+    from pathlib import Path
+
+    from sdprune.workflow.params import STAGE_SETTINGS, expected_params
+
+    rules_dir = Path(__file__).resolve().parents[2] / "rules"
+    declared = {m for f in rules_dir.glob("*.smk") for m in re.findall(r"^(?:rule|checkpoint) (\w+):", f.read_text(), re.M)}
+    assert declared and declared == set(STAGE_SETTINGS)
+    with pytest.raises(KeyError, match="no params known for rule 'all'"):
+        expected_params({}, "all", {})

@@ -144,3 +144,57 @@ def test_an_artifact_made_under_another_config_is_not_adopted(origin, tmp_path):
     assert (repo / "results/tiny/prune/text_encoder/linear/magnitude/unstructured/0.6/artifact.safetensors").exists()
     counts, _ = planned(repo)
     assert counts["prune"] == 2 and "calibrate" not in counts
+
+
+def planned_outputs(dry_run_output: str) -> dict[str, set[str]]:
+    """rule -> the first output of each job a dry run plans."""
+    jobs: dict[str, set[str]] = {}
+    rule = None
+    for line in dry_run_output.splitlines():
+        if line.startswith(("rule ", "localrule ", "checkpoint ")) and line.endswith(":"):
+            rule = line.split()[1].rstrip(":")
+        elif rule and line.strip().startswith("output:"):
+            jobs.setdefault(rule, set()).add(line.split(":", 1)[1].split(",")[0].strip())
+            rule = None
+    return jobs
+
+
+def edit_module(repo, module):
+    path = repo / "src" / "sdprune" / module
+    path.write_text(path.read_text() + "\n# an edit that changes the module's fingerprint\n")
+    run(["git", "commit", "-q", "-am", f"edit {module}"], repo)
+
+
+def test_editing_a_method_no_run_uses_reruns_nothing(origin, tmp_path):
+    repo = clone(origin, tmp_path, "sparsegpt-edit")
+    edit_module(repo, "pruning/methods/sparsegpt.py")  # tiny prunes with magnitude, wanda and owl_magnitude
+    sdprune(repo, "restore", "--configfile", CONFIG)
+    counts, text = planned(repo)
+    print(f"after editing sparsegpt.py: {counts or 'nothing to be done'}")
+    assert not {"calibrate", "prune", "generate_images", "score"} & set(counts), counts
+
+
+def test_editing_magnitude_reruns_exactly_the_runs_pruned_with_it(origin, tmp_path):
+    repo = clone(origin, tmp_path, "magnitude-edit")
+    edit_module(repo, "pruning/methods/magnitude.py")
+    sdprune(repo, "restore", "--configfile", CONFIG)
+    counts, text = planned(repo)
+    print(f"after editing magnitude.py: {counts}")
+    jobs = planned_outputs(text)
+    runs = expand_runs(yaml.safe_load((repo / CONFIG).read_text()))
+
+    def uses_magnitude(slug):  # magnitude itself, or OWL's plan over it
+        return slug.split("-")[0] in ("magnitude", "owl_magnitude")
+
+    expected_artifacts = {(component, slug) for run in runs for component, slug in zip(("text_encoder", "unet"), run.key)
+                          if uses_magnitude(slug)}
+    planned_artifacts = set()
+    for path in jobs["prune"]:  # results/tiny/prune/<component>/<scope>/<method>/<pattern>/<sparsity>/artifact...
+        component, _, method, pattern, sparsity = path.split("/")[3:8]
+        planned_artifacts.add((component, f"{method}-{pattern}-{sparsity}"))
+    assert planned_artifacts == expected_artifacts
+    expected_runs = {f"te={run.key[0]}/unet={run.key[1]}/seed={run.seed}" for run in runs
+                     if any(uses_magnitude(slug) for slug in run.key)}
+    for rule in ("generate_images", "score"):
+        assert {path.split("/runs/")[1].rsplit("/", 1)[0] for path in jobs[rule]} == expected_runs, rule
+    assert "calibrate" not in counts  # OWL's norms are made by code magnitude.py is no part of

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from sdprune.workflow.experiments import ComponentSpec, expand_runs, infeasible_allocations
+from sdprune.pruning.spec import PruneSpec
+from sdprune.workflow.experiments import expand_runs, infeasible_allocations
 
 from .conftest import REPO, copy_workflow, job_counts, snakemake
 
@@ -22,7 +23,7 @@ def cliff_coarse_keys(config):
     keys = set()
     for series in cliff.get("series", []):
         for sparsity in cliff["coarse"]:
-            slug = ComponentSpec(series["method"], "unstructured", float(sparsity)).slug
+            slug = PruneSpec(series["method"], "unstructured", float(sparsity)).slug
             keys.add((slug, "dense") if series["component"] == "text_encoder" else ("dense", slug))
     return keys
 

@@ -7,6 +7,8 @@ the real parameter counts and layer shapes (scale tests without the hub).
 
 from __future__ import annotations
 
+from typing import Mapping
+
 SD2_UNET = dict(
     sample_size=96,  # 768 px / 8
     in_channels=4,
@@ -118,12 +120,20 @@ KNOWN_PARAMETER_COUNTS = {
 
 def built_in_parameter_counts(source: str) -> dict[str, int]:
     """Component sizes of a built-in model, counted on the meta device (no memory, no weights)."""
-    from accelerate import init_empty_weights
-    from diffusers import UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from transformers import CLIPTextConfig
 
     configs = BUILT_IN[source]
+    return meta_parameter_counts(CLIPTextConfig(**configs["text_encoder"]), configs["unet"])
+
+
+def meta_parameter_counts(text_config, unet_config: Mapping) -> dict[str, int]:
+    """Parameters of the text encoder and U-Net these configs describe, built on the meta device
+    (no memory, no weights): the one way sizes are counted, for built-in and downloaded models alike."""
+    from accelerate import init_empty_weights
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextModel
+
     with init_empty_weights():
-        unet = UNet2DConditionModel(**configs["unet"])
-        text = CLIPTextModel(CLIPTextConfig(**configs["text_encoder"]))
+        unet = UNet2DConditionModel.from_config(dict(unet_config))
+        text = CLIPTextModel(text_config)
     return {"text_encoder": sum(p.numel() for p in text.parameters()), "unet": sum(p.numel() for p in unet.parameters())}

@@ -14,8 +14,7 @@ from pathlib import Path
 import torch
 
 from sdprune.io import atomic_directory, write_json
-from sdprune.models.architectures import BUILT_IN
-from sdprune.models.components import COMPONENTS
+from sdprune.models.architectures import BUILT_IN, meta_parameter_counts
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +90,8 @@ def component_fingerprint(model_dir: str | Path, component: str) -> str:
 
 def parameter_counts(model_dir: str | Path) -> dict[str, int]:
     """Total parameters of each prunable component, counted on the meta device (no weights read)."""
-    from accelerate import init_empty_weights
-    from diffusers import UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from transformers import CLIPTextConfig
 
     model_dir = Path(model_dir)
-    with init_empty_weights():
-        unet = UNet2DConditionModel.from_config(json.loads((model_dir / "unet" / "config.json").read_text()))
-        text = CLIPTextModel(CLIPTextConfig.from_pretrained(model_dir / "text_encoder", local_files_only=True))
-    models = {"text_encoder": text, "unet": unet}
-    return {name: sum(p.numel() for p in models[name].parameters()) for name in COMPONENTS}
+    text_config = CLIPTextConfig.from_pretrained(model_dir / "text_encoder", local_files_only=True)
+    return meta_parameter_counts(text_config, json.loads((model_dir / "unet" / "config.json").read_text()))

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from sdprune.pruning.allocation import Allocation, allocate
-from sdprune.pruning.masks import parse_pattern
+from sdprune.pruning.masks import Pattern, parse_pattern
 from sdprune.pruning.spec import PruneSpec, sparsity_slug
 from sdprune.pruning.methods import available_methods, parse_method
 from sdprune.models.architectures import BUILT_IN, KNOWN_PARAMETER_COUNTS, built_in_parameter_counts
@@ -196,13 +196,20 @@ def _check_grid(where: str, grid: Mapping, allocated: bool) -> list[str]:
             continue
         if pattern.structured and any(m in available_methods() and parse_method(m).plan != "uniform" for m in methods):
             problems.append(f"{where}: an OWL plan varies sparsity per layer and cannot use the N:M pattern {pattern}")
-        for sparsity in _as_list(grid.get("sparsity", [])):
-            if not 0 <= sparsity < 1:
-                problems.append(f"{where}.sparsity: {sparsity} is outside [0, 1)")
-            elif pattern.structured and abs(sparsity - pattern.sparsity) > 1e-9:
-                problems.append(f"{where}: pattern {pattern} prunes exactly {pattern.sparsity:g}, not {sparsity:g}")
         if pattern.structured and allocated:
             problems.append(f"{where}: an allocated sparsity cannot be held to the N:M pattern {pattern}")
+        problems += _spec_problems(where, pattern, _as_list(grid.get("sparsity", [])))
+    return problems
+
+
+def _spec_problems(where: str, pattern: Pattern, sparsities: list) -> list[str]:
+    """What `PruneSpec` itself rejects: a sparsity outside [0, 1), or one an N:M pattern cannot prune."""
+    problems = []
+    for sparsity in sparsities:
+        try:
+            PruneSpec("any", pattern, sparsity)  # the method and scope are checked above
+        except ValueError as error:
+            problems.append(f"{where}: {error}")
     return problems
 
 

@@ -156,28 +156,65 @@ def cliff_params(config: Mapping) -> dict:
             "layers": config["pruning"]["layers"]}
 
 
+def _settings_of_config(function: Callable[[Mapping], dict]) -> Callable[[Mapping, Mapping[str, str]], dict]:
+    """A stage whose settings do not depend on its job's wildcards."""
+    def settings(config: Mapping, wildcards: Mapping[str, str]) -> dict:
+        return function(config)
+    return settings
+
+
+def _no_settings(config: Mapping, wildcards: Mapping[str, str]) -> dict:
+    return {}
+
+
+def _reference_features_settings(config: Mapping, wildcards: Mapping[str, str]) -> dict:
+    return reference_features_params(config, wildcards["protocol"])
+
+
+def _calibrate_settings(config: Mapping, wildcards: Mapping[str, str]) -> dict:
+    return calibration_params(config, wildcards["component"], _calibration_scope(config, wildcards["component"]))
+
+
+def _prune_settings(config: Mapping, wildcards: Mapping[str, str]) -> dict:
+    spec = PruneSpec(wildcards["method"], wildcards["pattern"], float(wildcards["sparsity"]), wildcards["scope"])
+    return prune_params(config, wildcards["component"], spec)
+
+
+def _generate_images_settings(config: Mapping, wildcards: Mapping[str, str]) -> dict:
+    return generation_params(config, int(wildcards["seed"]))
+
+
+# rule -> its jobs' settings (config, wildcards) -> dict: the one table the rules and the cache read.
+STAGE_SETTINGS: dict[str, Callable[[Mapping, Mapping[str, str]], dict]] = {
+    "download_model": _settings_of_config(model_params),
+    "download_fid_weights": _settings_of_config(fid_weights_params),
+    "download_clip_weights": _settings_of_config(clip_weights_params),
+    "download_coco_archive": _no_settings,
+    "prepare_evaluation_prompts": _settings_of_config(evaluation_prompt_params),
+    "prepare_calibration_prompts": _settings_of_config(calibration_prompt_params),
+    "extract_reference_images": _settings_of_config(reference_images_params),
+    "calibrate": _calibrate_settings,
+    "prune": _prune_settings,
+    "generate_images": _generate_images_settings,
+    "reference_features": _reference_features_settings,
+    "score": _settings_of_config(score_params),
+    "aggregate_tables": _settings_of_config(aggregate_params),
+    "paper_tables": _settings_of_config(report_params),
+    "figures": _settings_of_config(report_params),
+    "cliff_round": _settings_of_config(cliff_params),
+    "cliff_series": _no_settings,
+    "cliffs_table": _no_settings,
+}
+
+
 def expected_params(config: Mapping, rule: str, wildcards: Mapping[str, str]):
-    """The params a rule's job gets under ``config``: what a cached artifact's record must match."""
-    simple = {
-        "download_model": model_params, "download_fid_weights": fid_weights_params,
-        "download_clip_weights": clip_weights_params, "prepare_evaluation_prompts": evaluation_prompt_params,
-        "prepare_calibration_prompts": calibration_prompt_params, "extract_reference_images": reference_images_params,
-        "score": score_params, "aggregate_tables": aggregate_params,
-        "paper_tables": report_params, "figures": report_params, "cliff_round": cliff_params,
-        "cliffs_table": lambda c: {}, "cliff_series": lambda c: {}, "download_coco_archive": lambda c: {},
-    }
-    if rule in simple:
-        return simple[rule](config)
-    if rule == "reference_features":
-        return reference_features_params(config, wildcards["protocol"])
-    if rule == "calibrate":
-        return calibration_params(config, wildcards["component"], _calibration_scope(config, wildcards["component"]))
-    if rule == "prune":
-        spec = PruneSpec(wildcards["method"], wildcards["pattern"], float(wildcards["sparsity"]), wildcards["scope"])
-        return prune_params(config, wildcards["component"], spec)
-    if rule == "generate_images":
-        return generation_params(config, int(wildcards["seed"]))
-    raise KeyError(f"no params known for rule {rule!r}")
+    """The params a rule's job gets under ``config``: what the rule passes, and what a cached artifact's
+    record must match."""
+    try:
+        settings = STAGE_SETTINGS[rule]
+    except KeyError:
+        raise KeyError(f"no params known for rule {rule!r}") from None
+    return settings(config, wildcards)
 
 
 def _calibration_scope(config: Mapping, component: str) -> str:

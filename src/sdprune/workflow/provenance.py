@@ -10,13 +10,14 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import importlib
 import platform
 import socket
 import subprocess
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from sdprune.io import write_json
 
@@ -62,28 +63,58 @@ def _module_file(name: str, library: Path) -> Path | None:
     return None
 
 
-def library_closure(script: Path, library: Path) -> list[Path]:
-    """The library files a script runs: every sdprune module it imports, transitively, and their packages."""
+def module_closure(modules: Iterable[str], library: Path) -> list[Path]:
+    """The library files that importing ``modules`` runs: each module, its packages, what they import, transitively."""
     seen: dict[str, Path] = {}
-    pending = [(script, "__main__")]
+    pending: list[tuple[Path, str]] = []
+
+    def visit(name: str) -> None:
+        parts = name.split(".")
+        for depth in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__ and a/b/__init__ too
+            parent = ".".join(parts[:depth])
+            path = _module_file(parent, library)
+            if path is not None and parent not in seen:
+                seen[parent] = path
+                pending.append((path, parent))
+
+    for name in modules:
+        visit(name)
     while pending:
-        source, module = pending.pop()
-        for name in _imported_modules(source, module):
-            parts = name.split(".")
-            for depth in range(1, len(parts) + 1):  # importing a.b.c runs a/__init__ and a/b/__init__ too
-                parent = ".".join(parts[:depth])
-                path = _module_file(parent, library)
-                if path is not None and parent not in seen:
-                    seen[parent] = path
-                    pending.append((path, parent))
+        path, module = pending.pop()
+        for name in _imported_modules(path, module):
+            visit(name)
     return sorted(set(seen.values()))
 
 
-def code_fingerprint(rule: str, workflow_root: str | Path = WORKFLOW_ROOT) -> str:
-    """The code a rule's artifacts depend on: its script (scripts/<rule>.py) and the library modules the
-    script imports, transitively, from the workflow's `src/sdprune` (what its jobs import).
+def library_closure(script: Path, library: Path) -> list[Path]:
+    """The library files a script runs: every sdprune module it imports, transitively, and their packages."""
+    return module_closure(_imported_modules(script, "__main__"), library)
 
-    A change to a module a rule never imports (the tables, the cache) keeps that rule's artifacts valid.
+
+def runtime_modules(rule: str, wildcards: Mapping[str, str]) -> list[str]:
+    """Modules a rule's job imports by name at run time, which no import statement shows:
+    a prune's method, plan and statistics accumulator; calibration's norms accumulator."""
+    if rule == "prune":
+        # Imported by name: every job imports this module, and reading the registry here is no part
+        # of what a generate or score job computes, so the import must not enter their fingerprints.
+        methods = importlib.import_module("sdprune.pruning.methods")
+        try:
+            return methods.runtime_modules(wildcards["method"])
+        except ValueError:  # a method this code no longer has: nothing made by it can match
+            return [f"unknown method {wildcards['method']}"]
+    if rule == "calibrate":
+        return ["sdprune.pruning.calibration.norms"]  # counted only where the module exists
+    return []
+
+
+def code_fingerprint(rule: str, wildcards: Mapping[str, str] | None = None,
+                     workflow_root: str | Path = WORKFLOW_ROOT) -> str:
+    """The code a rule's artifacts depend on: its script (scripts/<rule>.py), the library modules the
+    script imports, and those its job imports by name (`runtime_modules`: a prune's method), each with
+    what it imports, transitively, from the workflow's `src/sdprune` (what its jobs import).
+
+    A change to a module a job never runs (the tables, the cache, another pruning method) keeps
+    that job's artifacts valid.
     """
     root = Path(workflow_root).resolve()
     library = root / "src" / "sdprune"
@@ -92,9 +123,16 @@ def code_fingerprint(rule: str, workflow_root: str | Path = WORKFLOW_ROOT) -> st
     script = root / "scripts" / f"{rule}.py"
     if script.exists():
         digest.update(script.read_bytes())
-        for path in library_closure(script, library):
+        runtime = runtime_modules(rule, wildcards or {})
+        digest.update("\0".join(name for name in runtime if not name.startswith("sdprune.")).encode())
+        for path in code_files(script, runtime, library):
             digest.update(str(path.relative_to(library)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
+
+
+def code_files(script: Path, runtime: Iterable[str], library: Path) -> list[Path]:
+    """The library files a job of ``script`` runs, with the ``runtime`` modules it imports by name."""
+    return module_closure([*_imported_modules(script, "__main__"), *runtime], library)
 
 
 def fingerprint(path: str | Path) -> str | None:
@@ -147,7 +185,7 @@ def job_record(*, rule: str, wildcards: Mapping[str, str], params, inputs: Mappi
         "wildcards": dict(wildcards),
         "params": params,
         "seed": seed,
-        "code": code_fingerprint(rule),
+        "code": code_fingerprint(rule, wildcards),
         "inputs": {p: fingerprint(p) for group in inputs.values() for p in group},
         "outputs": sorted(p for group in paths(outputs).values() for p in group if not p.endswith(".provenance.json")),
         "seconds": time.time() - started,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from sdprune.io import write_json
+from sdprune.io import canonical_json, write_json
 from sdprune.workflow.params import expected_params
 from sdprune.workflow.provenance import code_fingerprint, fingerprint
 
@@ -115,10 +115,6 @@ def publish(*, workdir: str | Path, configfile: str, model: str, commit: bool = 
     return {"artifacts": len(outputs), "records": len(records), "bytes": size}
 
 
-def _canonical(value) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
-
-
 def adoption(records: Mapping[str, dict], config: Mapping, workdir: Path) -> tuple[set[str], dict[str, str]]:
     """Which records the current config and code would have produced, and why the others not."""
     producer = {o: key for key, r in records.items() for o in r["outputs"]}
@@ -133,9 +129,9 @@ def adoption(records: Mapping[str, dict], config: Mapping, workdir: Path) -> tup
             expected = expected_params(config, record["rule"], record["wildcards"])
         except KeyError as error:
             expected, reason = None, str(error)
-        if reason is None and _canonical(expected) != _canonical(record["params"]):
+        if reason is None and canonical_json(expected) != canonical_json(record["params"]):
             reason = "config differs from the one that made it"
-        elif reason is None and code_fingerprint(record["rule"], workdir) != record["code"]:
+        elif reason is None and code_fingerprint(record["rule"], record["wildcards"], workdir) != record["code"]:
             reason = "code differs from the one that made it"
         for path, recorded in record["inputs"].items():
             if reason is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from sdprune.pruning.masks import Pattern, apply_mask, mask_n_m, mask_per_matrix
-from sdprune.pruning.methods import Method, register
+from sdprune.pruning.methods import Method
 
 
 def prune_layer(weight: torch.Tensor, stats, sparsity: float, pattern: Pattern):
@@ -14,4 +14,4 @@ def prune_layer(weight: torch.Tensor, stats, sparsity: float, pattern: Pattern):
     return apply_mask(weight, mask), mask
 
 
-METHOD = register(Method("magnitude", statistics=None, prune_layer=prune_layer, description="|W|, per matrix"))
+METHOD = Method("magnitude", statistics=None, prune_layer=prune_layer, description="|W|, per matrix")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from sdprune.pruning.masks import Pattern, mask_n_m, mask_per_matrix
-from sdprune.pruning.methods import Method, register
+from sdprune.pruning.methods import Method
 
 BLOCK_SIZE = 128
 DAMPING = 0.01
@@ -66,5 +66,5 @@ def prune_layer(weight: torch.Tensor, stats, sparsity: float, pattern: Pattern, 
     return w * keep, keep
 
 
-METHOD = register(Method("sparsegpt", statistics="hessian", prune_layer=prune_layer, updates_weights=True,
-                         description="OBS with weight update, column blocks of 128"))
+METHOD = Method("sparsegpt", statistics="hessian", prune_layer=prune_layer, updates_weights=True,
+                description="OBS with weight update, column blocks of 128")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from sdprune.pruning.masks import Pattern, apply_mask, mask_n_m, mask_per_row
-from sdprune.pruning.methods import Method, register
+from sdprune.pruning.methods import Method
 
 
 def wanda_scores(weight: torch.Tensor, column_norms: torch.Tensor) -> torch.Tensor:
@@ -18,4 +18,4 @@ def prune_layer(weight: torch.Tensor, stats, sparsity: float, pattern: Pattern):
     return apply_mask(weight, mask), mask
 
 
-METHOD = register(Method("wanda", statistics="norms", prune_layer=prune_layer, description="|W|*||X||, per row"))
+METHOD = Method("wanda", statistics="norms", prune_layer=prune_layer, description="|W|*||X||, per row")
