@@ -31,7 +31,7 @@ from sdprune.workflow.experiments import (
     parse_spec_slug,
 )
 from sdprune.pruning.methods import parse_method
-from sdprune.pruning.spec import SLUG_PATTERN, PruneSpec, sparsity_slug
+from sdprune.pruning.spec import FIELD_PATTERNS, SLUG_PATTERN, PruneSpec, sparsity_slug
 from sdprune.models.components import COMPONENTS, LAYER_SCOPES
 from sdprune.workflow.validation import schema_problems
 
@@ -57,9 +57,9 @@ wildcard_constraints:
     model=re.escape(MODEL),
     component="|".join(COMPONENTS),
     scope="|".join(re.escape(s) for s in LAYER_SCOPES),
-    method="[a-z][a-z0-9_]*",
-    pattern="unstructured|[0-9]+of[0-9]+",
-    sparsity="0(\\.[0-9]+)?",
+    method=FIELD_PATTERNS["method"],
+    pattern=FIELD_PATTERNS["pattern"],
+    sparsity=FIELD_PATTERNS["sparsity"],
     te=f"dense|{SLUG_PATTERN}",
     unet=f"dense|{SLUG_PATTERN}",
     seed="[0-9]+",

@@ -1,7 +1,7 @@
 """Rule calibrate: input-norm statistics of the dense component."""
 
 from sdprune.evaluation.prompts import read_prompt_records
-from sdprune.pruning.prune import CalibrationSettings
+from sdprune.pruning.calibration import CalibrationSettings
 from sdprune.workflow.jobs import snakemake_job
 from sdprune.workflow.stages.calibrate import calibrate
 

@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         fetch_pipeline(args.source, args.out, revision=args.revision, dtype=args.dtype, seed=args.seed)
     elif args.command == "prune":
         from sdprune.evaluation.prompts import read_prompt_file
-        from sdprune.pruning.prune import CalibrationSettings
+        from sdprune.pruning.calibration import CalibrationSettings
         from sdprune.pruning.spec import PruneSpec
         from sdprune.workflow.stages.prune import prune
 

@@ -17,12 +17,16 @@ from sdprune.pruning.methods import MethodChoice, parse_method
 
 # Layer scope -> slug suffix. "linear" (the paper's choice) has none.
 SCOPE_SUFFIXES = {"linear": "", "linear+conv": "-conv", "transformer": "-transformer"}
-# The slug grammar, shared with the workflow's wildcard constraints.
-SLUG_PATTERN = r"[a-z][a-z0-9_]*-(unstructured|[0-9]+of[0-9]+)-0(\.[0-9]+)?(-conv|-transformer)?"
-_SLUG = re.compile(
-    r"^(?P<method>[a-z][a-z0-9_]*)-(?P<pattern>unstructured|\d+of\d+)-(?P<sparsity>0(\.\d+)?)"
-    r"(?P<scope>-conv|-transformer)?$"
-)
+# The slug grammar, field by field: the workflow's wildcard constraints are built from these too.
+FIELD_PATTERNS = {
+    "method": r"[a-z][a-z0-9_]*",
+    "pattern": r"unstructured|[0-9]+of[0-9]+",
+    "sparsity": r"0(\.[0-9]+)?",
+    "scope": "|".join(re.escape(suffix) for suffix in SCOPE_SUFFIXES.values() if suffix),
+}
+SLUG_PATTERN = "{method}-(?:{pattern})-{sparsity}(?:{scope})?".format(**FIELD_PATTERNS)
+_SLUG = re.compile("^" + "-".join(f"(?P<{name}>{FIELD_PATTERNS[name]})" for name in ("method", "pattern", "sparsity"))
+                   + f"(?P<scope>{FIELD_PATTERNS['scope']})?$")
 
 
 OWL_M = 7.0  # outlier threshold, times the mean score (OWL's and the paper's setting)

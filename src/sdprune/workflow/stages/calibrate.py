@@ -9,12 +9,11 @@ from typing import Sequence
 
 import torch
 
-from sdprune.io import save_tensors
+from sdprune.io import canonical_json, save_tensors
 from sdprune.models.components import find_layers, get_component
 from sdprune.models.loading import load_pipeline
 from sdprune.pruning.calibration import collect_statistics, save_statistics
-from sdprune.pruning.prune import make_feed
-from sdprune.io import canonical_json
+from sdprune.pruning.calibration import make_feed
 from sdprune.workflow.provenance import environment_record
 
 
