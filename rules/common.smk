@@ -139,7 +139,7 @@ def prune_inputs(wildcards):
     choice = parse_method(wildcards.method)
     if choice.statistics:
         inputs["prompts"] = CALIBRATION_PROMPTS
-    if choice.statistics == "norms" or choice.plan == "owl":
+    if choice.reuses_dense_norms:
         inputs["statistics"] = f"{RESULTS}/calibration/{wildcards.component}/statistics.safetensors"
     return inputs
 

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from sdprune.evaluation.prompts import read_prompt_records
-from sdprune.pruning.allocation import OwlSettings
+from sdprune.pruning.spec import OwlSettings
 from sdprune.pruning.calibration import CalibrationSettings
 from sdprune.pruning.spec import PruneSpec
 from sdprune.workflow.jobs import snakemake_job

@@ -84,10 +84,30 @@ def save_tensors(
     tensors: Mapping[str, torch.Tensor],
     metadata: Mapping[str, str] | None = None,
 ) -> None:
-    """Save tensors with safetensors, atomically. Tensors are made contiguous on CPU."""
+    """Save tensors with safetensors, atomically. Tensors are made contiguous on CPU.
+
+    The same tensors and metadata give the same bytes: the metadata is written in sorted order.
+    """
     cpu = {name: t.detach().to("cpu").contiguous() for name, t in tensors.items()}
     with atomic_path(path) as tmp:
         save_file(cpu, str(tmp), metadata=dict(metadata or {}))
+        _sort_metadata_in_header(tmp)
+
+
+def _sort_metadata_in_header(path: Path) -> None:
+    """safetensors writes `__metadata__` from a hash map, in an order that changes from process to
+    process; rewrite it sorted, in place (same keys and values: the header keeps its length)."""
+    with open(path, "r+b") as handle:
+        size = int.from_bytes(handle.read(8), "little")
+        header = json.loads(handle.read(size))
+        if "__metadata__" not in header:
+            return
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+        text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+        if len(text) > size:  # never expected: the same content cannot grow
+            raise ValueError(f"{path}: sorted safetensors header is longer than the original")
+        handle.seek(8)
+        handle.write(text.ljust(size, b" "))
 
 
 def load_tensors(path: str | os.PathLike, device: str = "cpu") -> dict[str, torch.Tensor]:

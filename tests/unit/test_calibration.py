@@ -11,7 +11,7 @@ from sdprune.pruning.calibration import (
     timestep_weights,
 )
 from sdprune.models.components import find_layers
-from sdprune.pruning.prune import CalibrationSettings, make_feed
+from sdprune.pruning.calibration import CalibrationSettings, make_feed
 
 
 def record_inputs(layer):

@@ -43,3 +43,18 @@ def test_tensors_round_trip_with_metadata(tmp_path):
     save_tensors(tmp_path / "t.safetensors", {"a": torch.arange(6).reshape(2, 3)}, {"kind": "test"})
     assert torch.equal(load_tensors(tmp_path / "t.safetensors")["a"], torch.arange(6).reshape(2, 3))
     assert read_tensor_metadata(tmp_path / "t.safetensors") == {"kind": "test"}
+
+
+def test_the_same_tensors_and_metadata_give_the_same_bytes_in_every_process(tmp_path):
+    """safetensors orders metadata by a per-process hash; artifacts must not differ run to run."""
+    import subprocess
+    import sys
+
+    script = ("import sys, torch; from sdprune.io import save_tensors; "
+              "save_tensors(sys.argv[1], {'w': torch.ones(4)}, {k: 'v' + k for k in 'abcdefghij'})")
+    files = [tmp_path / f"{i}.safetensors" for i in range(3)]
+    for path in files:
+        subprocess.run([sys.executable, "-c", script, str(path)], check=True)
+    contents = {path.read_bytes() for path in files}
+    assert len(contents) == 1
+    assert b'"__metadata__":{"a":"va","b":"vb","c":"vc"' in contents.pop()

@@ -107,3 +107,12 @@ def test_runtime_modules_name_the_base_method_module():
     assert not any(m.startswith("sdprune.pruning.methods.") and not m.endswith("magnitude") for m in owl_magnitude)
     with pytest.raises(ValueError, match="unknown pruning method 'bogus'"):
         runtime_modules("bogus")
+
+
+@pytest.mark.parametrize("name, reuses", [
+    ("magnitude", False), ("wanda", True), ("sparsegpt", False),
+    ("owl_magnitude", True), ("owl_wanda", True), ("owl_sparsegpt", True),
+])
+def test_only_norm_methods_and_owl_plans_reuse_the_dense_norms(name, reuses):
+    """The calibrate stage's output is an input of exactly these prune jobs."""
+    assert parse_method(name).reuses_dense_norms is reuses

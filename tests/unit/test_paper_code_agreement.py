@@ -35,7 +35,8 @@ import torch
 import torch.nn as nn
 
 from sdprune.pruning.masks import UNSTRUCTURED
-from sdprune.pruning.prune import CalibrationSettings, prune_component
+from sdprune.pruning.calibration import CalibrationSettings
+from sdprune.pruning.prune import prune_component
 from sdprune.pruning.spec import OwlSettings, PruneSpec
 
 PROMPTS = [

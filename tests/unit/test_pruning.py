@@ -7,7 +7,8 @@ from sdprune.pruning.masks import UNSTRUCTURED
 from sdprune.models.components import find_layers
 from sdprune.models.loading import load_pipeline
 from sdprune.pruning.artifact import load_pruned_pipeline
-from sdprune.pruning.prune import CalibrationSettings, calibration_groups, prune_component
+from sdprune.pruning.calibration import CalibrationSettings, calibration_groups
+from sdprune.pruning.prune import prune_component
 from sdprune.pruning.spec import OwlSettings, PruneSpec
 
 
@@ -58,7 +59,7 @@ def test_sequential_calibration_uses_the_already_pruned_blocks(tiny_model_dir, c
     """Block 1 is pruned on inputs from the pruned block 0, not from the dense model."""
     from sdprune.pruning.calibration import collect_statistics
     from sdprune.pruning.methods.wanda import prune_layer
-    from sdprune.pruning.prune import make_feed
+    from sdprune.pruning.calibration import make_feed
 
     settings = CalibrationSettings()
     sequential = load_pipeline(tiny_model_dir)
@@ -219,7 +220,7 @@ def _seen_twice(stats):
 def test_owl_text_encoder_plan_is_unchanged_by_per_row_statistics(tiny_pipe, calibration_prompts):
     from sdprune.pruning.plans.owl import owl_plan
     from sdprune.pruning.calibration import collect_statistics
-    from sdprune.pruning.prune import make_feed
+    from sdprune.pruning.calibration import make_feed
     from sdprune.pruning.plans.owl import owl_layer_sparsity
 
     module = tiny_pipe.text_encoder
@@ -237,7 +238,7 @@ def test_owl_text_encoder_plan_is_unchanged_by_per_row_statistics(tiny_pipe, cal
 
 def test_owl_unet_outlier_ratio_ignores_how_many_rows_a_layer_saw(tiny_pipe, calibration_prompts):
     from sdprune.pruning.calibration import collect_statistics
-    from sdprune.pruning.prune import make_feed
+    from sdprune.pruning.calibration import make_feed
     from sdprune.pruning.plans.owl import owl_layer_sparsity
 
     unet = tiny_pipe.unet
@@ -311,7 +312,7 @@ def test_evaluation_seeds_are_unchanged():
 
 
 def test_unet_calibration_feed_uses_the_calibration_seeds(tiny_pipe, calibration_prompts):
-    from sdprune.pruning.prune import make_feed
+    from sdprune.pruning.calibration import make_feed
     from sdprune.seeding import derive_calibration_seed, derive_seed
 
     feed = make_feed(tiny_pipe, "unet", CalibrationSettings(seed=7), calibration_prompts)

@@ -9,9 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-# Still imported from here by the workflow; OWL's settings live in spec.py.
-from sdprune.pruning.spec import OWL_LAMBDA, OWL_M, OwlSettings  # noqa: F401
-
 
 @dataclass(frozen=True)
 class Allocation:

@@ -36,7 +36,7 @@ from sdprune.pruning.plans import load_plan
 from sdprune.pruning.spec import OwlSettings, PruneSpec
 
 # Still imported from here by the workflow and the CLI.
-__all__ = ["CalibrationSettings", "PrunedComponent", "calibration_groups", "make_feed", "prune_component"]
+__all__ = ["PrunedComponent", "prune_component"]
 
 log = logging.getLogger(__name__)
 

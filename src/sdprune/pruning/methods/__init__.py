@@ -53,6 +53,12 @@ class MethodChoice:
         """What calibration must collect. An OWL plan needs input norms even over magnitude."""
         return self.method.statistics or ("norms" if self.plan == "owl" else None)
 
+    @property
+    def reuses_dense_norms(self) -> bool:
+        """Whether the dense model's input norms (the calibrate stage's output) serve this choice:
+        Wanda scores its first group with them, an OWL plan is made from them. SparseGPT's Hessians are not norms."""
+        return self.method.statistics == "norms" or self.plan == "owl"
+
 
 def base_methods() -> list[str]:
     """The method modules of this package, by name, none of them imported."""

@@ -9,10 +9,11 @@ from typing import Sequence
 from sdprune.io import load_tensors, write_json
 from sdprune.models.loading import component_fingerprint, load_pipeline
 from sdprune.pruning.accounting import pipeline_accounting
-from sdprune.pruning.allocation import OwlSettings
+from sdprune.pruning.spec import OwlSettings
 from sdprune.pruning.artifact import save_artifact
 from sdprune.pruning.calibration import load_statistics
-from sdprune.pruning.prune import CalibrationSettings, prune_component
+from sdprune.pruning.calibration import CalibrationSettings
+from sdprune.pruning.prune import prune_component
 from sdprune.pruning.spec import PruneSpec
 from sdprune.workflow.provenance import environment_record
 
@@ -24,7 +25,8 @@ def prune(*, model_dir: str | Path, component: str, spec: PruneSpec, calibration
     out_dir = Path(out_dir)
     pipe = load_pipeline(model_dir, device=device, dtype=dtype)
     needs = spec.choice.statistics
-    dense_stats = load_statistics(load_tensors(statistics_path)) if statistics_path and needs else None
+    reuse = statistics_path is not None and spec.choice.reuses_dense_norms
+    dense_stats = load_statistics(load_tensors(statistics_path)) if reuse else None
     calibration = (calibration or CalibrationSettings()) if needs else None
     result = prune_component(pipe, component, spec, prompts=prompts if needs else (), calibration=calibration,
                              owl=owl, dense_statistics=dense_stats)
