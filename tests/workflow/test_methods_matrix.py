@@ -8,7 +8,6 @@ import yaml
 
 from sdprune.pruning.artifact import load_artifact
 from sdprune.workflow.experiments import expand_runs, pruned_components
-from sdprune.pruning.masks import parse_pattern
 
 from .conftest import REPO, copy_workflow, snakemake
 
@@ -28,10 +27,10 @@ def test_every_planned_artifact_meets_its_spec(methods_run):
     specs = pruned_components(expand_runs(config))
     seen = set()
     for component, spec in sorted(specs):
-        folder = methods_run / "results/tiny-methods/prune" / component / spec.scope / spec.method / spec.pattern / f"{spec.sparsity:g}"
+        folder = methods_run / "results/tiny-methods/prune" / component / spec.scope / spec.method / spec.pattern.slug / f"{spec.sparsity:g}"
         report = json.loads((folder / "report.json").read_text())
         artifact = load_artifact(folder / "artifact.safetensors")
-        pattern = parse_pattern(spec.pattern)
+        pattern = spec.pattern
         if pattern.structured:
             for name, mask in artifact.masks.items():
                 flat = ~mask.reshape(mask.shape[0], -1)
@@ -44,7 +43,7 @@ def test_every_planned_artifact_meets_its_spec(methods_run):
             assert any(len(mask.shape) == 4 for mask in artifact.masks.values())
         if spec.method.startswith("owl_"):
             assert len(set(report["planned_layer_sparsity"].values())) > 1
-        seen.add((component, spec.method.removeprefix("owl_"), spec.pattern))
+        seen.add((component, spec.method.removeprefix("owl_"), spec.pattern.slug))
     for component in ("text_encoder", "unet"):
         for method in ("magnitude", "wanda", "sparsegpt"):
             for pattern in ("unstructured", "2of4"):
