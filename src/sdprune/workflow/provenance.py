@@ -86,11 +86,6 @@ def module_closure(modules: Iterable[str], library: Path) -> list[Path]:
     return sorted(set(seen.values()))
 
 
-def library_closure(script: Path, library: Path) -> list[Path]:
-    """The library files a script runs: every sdprune module it imports, transitively, and their packages."""
-    return module_closure(_imported_modules(script, "__main__"), library)
-
-
 def runtime_modules(rule: str, wildcards: Mapping[str, str]) -> list[str]:
     """Modules a rule's job imports by name at run time, which no import statement shows:
     a prune's method, plan and statistics accumulator; calibration's norms accumulator."""

@@ -31,7 +31,7 @@ class HessianStatistics(LayerStatistics):
         return self.xtx
 
     def column_norms(self) -> torch.Tensor:
-        return torch.diagonal(self.xtx).clamp_min(0).sqrt()
+        return self._column_sum_sq().sqrt()
 
     def hessian(self) -> torch.Tensor:
         """H = 2 X^T X / sum(w * rows), (in_features, in_features) float32."""
