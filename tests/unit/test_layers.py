@@ -1,9 +1,10 @@
 """The library's layers, checked on the source: an import only ever points down.
 
 foundation (io, log, seeding, download)  imports only foundation
-models                                   foundation
+scenes (the toy world and its judge)     foundation
+models                                   scenes + foundation (the toy model trains on the scene world)
 pruning                                  models + foundation
-evaluation                               models + foundation
+evaluation                               models + scenes + foundation
 reporting                                anything but the workflow glue (workflow, cli, rehearsal)
 No library layer imports snakemake. Function-level (lazy) imports count, and so does
 `importlib.import_module` with a literal (or f-string-prefixed) module name.
@@ -20,14 +21,15 @@ LIBRARY = Path(__file__).resolve().parents[2] / "src" / "sdprune"
 FOUNDATION = {"io", "log", "seeding", "download"}
 ALLOWED = {  # layer -> the sdprune layers its modules may import (itself included)
     "foundation": {"foundation"},
-    "models": {"foundation", "models"},
+    "scenes": {"foundation", "scenes"},
+    "models": {"foundation", "scenes", "models"},
     "pruning": {"foundation", "models", "pruning"},
-    "evaluation": {"foundation", "models", "evaluation"},
+    "evaluation": {"foundation", "scenes", "models", "evaluation"},
 }
 FORBIDDEN = {  # layer -> sdprune layers it must not import, for layers that are not bottom-up closed
     "reporting": {"workflow", "cli", "rehearsal"},
 }
-NO_SNAKEMAKE = {"foundation", "models", "pruning", "evaluation", "reporting"}
+NO_SNAKEMAKE = {"foundation", "scenes", "models", "pruning", "evaluation", "reporting"}
 
 
 def layer_of(module: str) -> str:
@@ -119,8 +121,10 @@ def library_violations(root: Path = LIBRARY) -> list[str]:
      "sdprune/pruning/masks.py:2 (pruning) imports sdprune.reporting (reporting)"),
     ("sdprune.reporting.tables", "if True:\n    from sdprune.workflow.jobs import snakemake_job\n",
      "sdprune/reporting/tables.py:2 (reporting) imports sdprune.workflow.jobs (workflow)"),
-    ("sdprune.evaluation.scenes", "def f():\n    import snakemake\n",
-     "sdprune/evaluation/scenes.py:2 (evaluation) imports snakemake"),
+    ("sdprune.scenes.world", "def f():\n    import snakemake\n",
+     "sdprune/scenes/world.py:2 (scenes) imports snakemake"),
+    ("sdprune.scenes.judge", "from sdprune.models.build import build_pipeline\n",
+     "sdprune/scenes/judge.py:1 (scenes) imports sdprune.models.build (models)"),
 ])
 def test_the_checker_names_file_line_and_import_of_a_violation(module, source, expected):
     where = module.replace(".", "/") + ".py"

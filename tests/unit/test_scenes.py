@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from sdprune.evaluation.scene_evaluator import evaluate, prompt_accuracy
-from sdprune.evaluation.scenes import (
+from sdprune.scenes.judge import evaluate, prompt_accuracy
+from sdprune.scenes.world import (
     COLOURS, HELD_OUT, IMAGE_SIZE, SIZES, ObjectSpec, allowed_pairs, caption, parse_caption, render, scene, scenes,
 )
 

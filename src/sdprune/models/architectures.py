@@ -2,12 +2,15 @@
 
 `SD2_*` reproduce Stable Diffusion 2 (768-v) exactly, so a random-weight copy has
 the real parameter counts and layer shapes (scale tests without the hub).
-`TINY_*` keep the same architecture families at toy sizes for CPU runs.
+`TINY_*` keep the same architecture families at toy sizes for CPU runs (random weights).
+`TOY_*` are the model that `sdprune.models.toy` trains on the scene world, so that it draws.
 """
 
 from __future__ import annotations
 
 from typing import Mapping
+
+from sdprune.scenes.world import IMAGE_SIZE, SHAPES
 
 SD2_UNET = dict(
     sample_size=96,  # 768 px / 8
@@ -102,8 +105,60 @@ TINY_VAE = dict(
 
 TINY_SCHEDULER = dict(SD2_SCHEDULER, prediction_type="epsilon")
 
+# --- toy: trained on the scene world (sdprune.models.toy) ---
+
+LATENT_CELL = 8  # pixels per latent cell along each axis: 64 px images, 8x8 latents
+LATENT_SIZE = IMAGE_SIZE // LATENT_CELL
+LATENT_CHANNELS = 3 + len(SHAPES)  # colour offset + shape coverage (see toy.layouts.layout_latent)
+MAX_TOKENS = 24  # the longest caption is 19 tokens (three "cyan"s, two BPE pieces each) with BOS/EOS
+
+TOY_VAE = dict(
+    in_channels=3,
+    out_channels=3,
+    down_block_types=("DownEncoderBlock2D",) * 4,  # three downsamplings: 64 px -> 8x8 latents
+    up_block_types=("UpDecoderBlock2D",) * 4,
+    block_out_channels=(8, 16, 32, 32),  # the full-resolution block dominates the cost: keep it narrow
+    layers_per_block=1,
+    latent_channels=LATENT_CHANNELS,  # a handcrafted layout latent (toy.layouts.layout_latent), not a learned one
+    norm_num_groups=8,
+    sample_size=IMAGE_SIZE,
+    mid_block_add_attention=False,  # flat colours need no global mixing in the autoencoder
+)
+
+TOY_UNET = dict(
+    sample_size=LATENT_SIZE,
+    in_channels=LATENT_CHANNELS,
+    out_channels=LATENT_CHANNELS,
+    down_block_types=("CrossAttnDownBlock2D",) * 2,  # text conditioning at every level: 8x8 and 4x4
+    up_block_types=("CrossAttnUpBlock2D",) * 2,
+    block_out_channels=(64, 128),
+    layers_per_block=1,
+    attention_head_dim=(4, 4),  # diffusers' name for the number of heads
+    cross_attention_dim=64,
+    use_linear_projection=True,  # as SD2
+    norm_num_groups=16,
+)
+
+TOY_TEXT_ENCODER = dict(
+    vocab_size=49408,  # the real CLIP BPE vocabulary, so the real tokenizer drives it
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    max_position_embeddings=MAX_TOKENS,
+    hidden_act="gelu",
+    layer_norm_eps=1e-5,
+    projection_dim=64,
+    bos_token_id=0,
+    eos_token_id=2,
+    pad_token_id=1,
+)
+
+TOY_SCHEDULER = dict(SD2_SCHEDULER, prediction_type="epsilon")  # epsilon: x0/v prediction drew noise here
+
 BUILT_IN = {
     "tiny": dict(unet=TINY_UNET, text_encoder=TINY_TEXT_ENCODER, vae=TINY_VAE, scheduler=TINY_SCHEDULER),
+    "toy": dict(unet=TOY_UNET, text_encoder=TOY_TEXT_ENCODER, vae=TOY_VAE, scheduler=TOY_SCHEDULER),
     "sd2-random": dict(unet=SD2_UNET, text_encoder=SD2_TEXT_ENCODER, vae=SD2_VAE, scheduler=SD2_SCHEDULER),
 }
 

@@ -1,4 +1,4 @@
-"""Pipelines built in code: `tiny` (CPU-sized) and `sd2-random` (SD2-shaped, random weights).
+"""Pipelines built in code: `tiny` (CPU-sized), `sd2-random` (SD2-shaped), `toy` (untrained; see `models.toy`).
 
 Both go through the same save/load path as a downloaded model, so everything
 downstream is exercised offline.
@@ -43,7 +43,7 @@ def build_tokenizer() -> CLIPTokenizer:
 
 
 def build_pipeline(source: str, *, seed: int = 0, dtype: torch.dtype = torch.float32) -> StableDiffusionPipeline:
-    """Build a built-in pipeline (`tiny` or `sd2-random`) with seeded random weights."""
+    """Build a built-in pipeline with seeded random weights (`toy` untrained: `models.toy.training` trains it)."""
     if source not in BUILT_IN:
         raise ValueError(f"unknown built-in model {source!r}; expected one of {sorted(BUILT_IN)}")
     log.info("building %s pipeline (seed %d)", source, seed)
@@ -60,11 +60,14 @@ def build_from_configs(configs: dict, *, seed: int = 0, dtype: torch.dtype = tor
     text_encoder = CLIPTextModel(CLIPTextConfig(**configs["text_encoder"]))
     torch.manual_seed(seed + 2)
     vae = AutoencoderKL(**configs["vae"])
+    tokenizer = build_tokenizer()
+    # The pipeline pads every prompt to model_max_length: never more positions than the text encoder has.
+    tokenizer.model_max_length = min(tokenizer.model_max_length, text_encoder.config.max_position_embeddings)
     pipe = StableDiffusionPipeline(
         unet=unet,
         text_encoder=text_encoder,
         vae=vae,
-        tokenizer=build_tokenizer(),
+        tokenizer=tokenizer,
         scheduler=DDIMScheduler(**configs["scheduler"]),
         safety_checker=None,
         feature_extractor=feature_extractor,

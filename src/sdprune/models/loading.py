@@ -46,7 +46,11 @@ def fetch_pipeline(source: str, out_dir: str | Path, *, revision: str | None = N
 
     out_dir = Path(out_dir)
     with atomic_directory(out_dir) as tmp:
-        if source in BUILT_IN:
+        if source == "toy":  # the one built-in model that draws: trained here, on the scene world
+            from sdprune.models.toy.training import train_toy_pipeline
+
+            pipe = train_toy_pipeline(seed=seed).to(dtype=torch_dtype(dtype))
+        elif source in BUILT_IN:
             pipe = build_pipeline(source, seed=seed, dtype=torch_dtype(dtype))
         elif Path(source).expanduser().is_dir():  # a pipeline already on disk: same path as the hub
             log.info("copying the local pipeline %s", source)

@@ -32,7 +32,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.morphology import convex_hull_image
 
-from sdprune.evaluation.scenes import COLOURS, IMAGE_SIZE, SHAPES, SIZES, ObjectSpec, parse_caption
+from sdprune.scenes.world import COLOURS, IMAGE_SIZE, SHAPES, SIZES, ObjectSpec, parse_caption
 
 DISTANCE_THRESHOLD = 70.0  # RGB units; palette colours are >= 160 apart, noise of sigma 8 is ~14
 MIN_ALPHA = 0.5  # how far from background toward a colour a pixel must be to belong to an object
