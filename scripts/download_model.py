@@ -6,4 +6,4 @@ from sdprune.models.loading import fetch_pipeline
 with snakemake_job(snakemake):
     stage = snakemake.params.stage
     fetch_pipeline(stage["source"], snakemake.output.model, revision=stage["revision"], dtype=stage["dtype"],
-                   seed=stage["seed"])
+                   seed=stage["seed"], training=stage.get("training"))

@@ -35,8 +35,10 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def fetch_pipeline(source: str, out_dir: str | Path, *, revision: str | None = None, dtype: str = "float32",
-                   seed: int = 0) -> Path:
+                   seed: int = 0, training: dict | None = None) -> Path:
     """Save the pipeline named by ``source`` to ``out_dir``: a built-in name or a Hugging Face id.
+
+    ``training``: changes to the `toy` model's recipe (`ToyTraining` fields); other sources take none.
 
     Written to a temporary folder and renamed, so a failed download leaves nothing behind.
     """
@@ -47,9 +49,10 @@ def fetch_pipeline(source: str, out_dir: str | Path, *, revision: str | None = N
     out_dir = Path(out_dir)
     with atomic_directory(out_dir) as tmp:
         if source == "toy":  # the one built-in model that draws: trained here, on the scene world
-            from sdprune.models.toy.training import train_toy_pipeline
+            from sdprune.models.toy.training import ToyTraining, train_toy_pipeline
 
-            pipe = train_toy_pipeline(seed=seed).to(dtype=torch_dtype(dtype))
+            pipe = train_toy_pipeline(seed=seed, recipe=ToyTraining(**(training or {})))
+            pipe = pipe.to(dtype=torch_dtype(dtype))
         elif source in BUILT_IN:
             pipe = build_pipeline(source, seed=seed, dtype=torch_dtype(dtype))
         elif Path(source).expanduser().is_dir():  # a pipeline already on disk: same path as the hub
@@ -65,8 +68,10 @@ def fetch_pipeline(source: str, out_dir: str | Path, *, revision: str | None = N
                 safety_checker=None, requires_safety_checker=False,
             )
         pipe.save_pretrained(tmp, safe_serialization=True)
-        write_json(tmp / "sdprune_source.json", {"source": source, "revision": revision, "dtype": dtype,
-                                                  "seed": seed if source in BUILT_IN else None})
+        record = {"source": source, "revision": revision, "dtype": dtype, "seed": seed if source in BUILT_IN else None}
+        if source == "toy":
+            record["training"] = ToyTraining(**(training or {})).as_dict()
+        write_json(tmp / "sdprune_source.json", record)
     log.info("saved pipeline to %s", out_dir)
     return out_dir
 

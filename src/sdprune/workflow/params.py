@@ -34,7 +34,10 @@ def canonical(function: Callable[..., dict]) -> Callable[..., dict]:
 @canonical
 def model_params(config: Mapping) -> dict:
     model = config["model"]
-    return {"source": model["source"], "revision": model["revision"], "dtype": model["dtype"], "seed": config["seed"]}
+    params = {"source": model["source"], "revision": model["revision"], "dtype": model["dtype"], "seed": config["seed"]}
+    if model["source"] == "toy":  # only a trained built-in depends on a training recipe
+        params["training"] = dict(model["training"])
+    return params
 
 
 @canonical

@@ -46,6 +46,7 @@ class ToyTraining:
     num_scenes: int = 8192
     caption_dropout: float = 0.1
     latent_noise: float = 0.05
+    timestep_power: float = 1.0  # timesteps drawn as T * u**power: below 1 favours the noisy steps where layout is set
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -144,11 +145,13 @@ class CompactEmbedding(torch.nn.Module):
         return self.full
 
 
-def denoising_loss(pipe, latents, ids, generator: torch.Generator) -> torch.Tensor:
+def denoising_loss(pipe, latents, ids, generator: torch.Generator, timestep_power: float = 1.0) -> torch.Tensor:
     """The SD objective on one batch: noise the latents at random timesteps, predict the noise."""
     scheduler = pipe.scheduler
     noise = torch.randn(latents.shape, generator=generator)
-    timesteps = torch.randint(scheduler.config.num_train_timesteps, (len(latents),), generator=generator)
+    steps = scheduler.config.num_train_timesteps
+    draws = torch.rand(len(latents), generator=generator) ** timestep_power
+    timesteps = (draws * steps).long().clamp(max=steps - 1)
     noisy = scheduler.add_noise(latents, noise, timesteps)
     context = pipe.text_encoder(ids)[0]  # last_hidden_state, as the pipeline feeds it to the U-Net
     return F.mse_loss(pipe.unet(noisy, timesteps, encoder_hidden_states=context).sample, noise)
@@ -173,7 +176,7 @@ def train_denoiser(pipe, data: ToyData, latents: torch.Tensor, recipe: ToyTraini
         index = torch.randint(len(latents), (recipe.batch_size,), generator=generator)
         dropped = torch.rand(recipe.batch_size, generator=generator) < recipe.caption_dropout
         ids = torch.where(dropped[:, None], empty, data.ids[index])
-        loss = denoising_loss(pipe, latents[index], ids, generator)
+        loss = denoising_loss(pipe, latents[index], ids, generator, recipe.timestep_power)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)  # early steps with random text features spike
