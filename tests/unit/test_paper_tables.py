@@ -118,3 +118,31 @@ def test_a_config_without_allocations_or_infeasible_cells_still_gets_every_table
     assert len(tables["table6"]) == 1  # the dense row alone
     written = write_tables(tables, tmp_path / "paper")
     assert "No runs of this kind" in (tmp_path / "paper/table3.md").read_text() and len(written) == 27
+
+
+def with_accuracy(runs):
+    """The fixture's runs as if scored on scene captions: accuracy falls as FID climbs (NaN on the N/A row)."""
+    return runs.assign(prompt_accuracy=(1.2 - runs.fid.astype(float) / 60).clip(0, 1))
+
+
+def test_prompt_accuracy_sits_beside_fid_and_clip_where_scored(runs, tmp_path):
+    tables = paper_tables(with_accuracy(runs), kinds=KINDS, seed=0, criterion=Criterion("fid", 1.2))
+    for name in ("table2", "table5", "table6", "table9", "table10"):
+        columns = list(tables[name].columns)
+        assert columns[columns.index("clip_score") + 1] == "prompt_accuracy", name
+    six = tables["table6"].set_index("text_sparsity")
+    assert six.loc[0.475, "prompt_accuracy"] == pytest.approx(1.2 - 18.2 / 60)
+    write_tables(tables, tmp_path)
+    assert "| prompt_accuracy |" in (tmp_path / "table6.md").read_text()
+    plain = paper_tables(runs, kinds=KINDS, seed=0)
+    assert not any("prompt_accuracy" in table.columns for table in plain.values())
+
+
+def test_table2_under_an_accuracy_criterion(runs):
+    scored = with_accuracy(runs)  # dense 0.9; text 0.6 -> 0.85, 0.625 -> 0.2; unet 0.4 -> 0.842, 0.5 -> 0.033
+    best = paper_tables(scored, kinds=KINDS, seed=0,
+                        criterion=Criterion("prompt_accuracy", 0.055, relative=False, drop=True))["table2"]
+    # FID (1.2 x dense) keeps unet 0.4 (test_every_table_is_built); 0.058 of accuracy lost is too much here
+    assert list(best.text_sparsity) == [0.6] and best.unet_sparsity.tolist() == [0.0]
+    with pytest.raises(ValueError, match="prompt_accuracy is not in the runs table"):
+        paper_tables(runs, kinds=KINDS, seed=0, criterion=Criterion("prompt_accuracy", 0.05, drop=True))

@@ -3,6 +3,8 @@
 - sparsity curves: FID and CLIP score against one component's sparsity, per method
   (the paper's Figures 1, 3, 5, 7 and 10), with the dense model's seed spread as a band;
 - method comparison on one component (Figure 9);
+- prompt faithfulness (the scene world's accuracies) against one component's sparsity, every method
+  on one axis, where the prompts were scene captions;
 - the threshold approach: both components stepped down together (Figure 12);
 - image grids: the showcase prompts across sparsities, the same seed per prompt
   (Figures 2, 4, 6, 8, 11, 13 and 14).
@@ -24,7 +26,8 @@ from sdprune.evaluation.generation import image_name  # noqa: E402
 from sdprune.io import atomic_path  # noqa: E402
 from sdprune.reporting.paper_tables import (base_runs, dense_noise, dense_runs, experiments_of_kind,  # noqa: E402
                                             in_experiments, paper_protocol_view)
-from sdprune.reporting.tables import OTHER, SHORT  # noqa: E402
+from sdprune.reporting.metrics import ACCURACY_METRICS  # noqa: E402
+from sdprune.reporting.tables import OTHER, SHORT, has_values  # noqa: E402
 
 
 def save(fig, out_dir: Path, name: str) -> list[Path]:
@@ -52,6 +55,13 @@ def single_component(runs: pd.DataFrame, component: str, method: str) -> pd.Data
     rows = runs[(runs[f"{other}_method"] == "dense") &
                 ((runs[f"{short}_method"] == method) | (runs[f"{short}_method"] == "dense"))]
     return rows.sort_values(f"{short}_sparsity")
+
+
+def single_component_methods(runs: pd.DataFrame, component: str) -> list[str]:
+    """The methods with runs pruning only ``component`` (the other one dense)."""
+    short, other = SHORT[component], OTHER[component]
+    single = runs[(runs[f"{other}_method"] == "dense") & (runs[f"{short}_method"] != "dense")]
+    return sorted(single[f"{short}_method"].unique())
 
 
 def _dense_band(ax, noise: Mapping, column: str) -> None:
@@ -112,6 +122,38 @@ def method_comparison(runs: pd.DataFrame, noise: Mapping, component: str, method
     return save(fig, out_dir, f"methods-{component}")
 
 
+def accuracy_comparison(runs: pd.DataFrame, component: str, methods: Sequence[str], out_dir: Path) -> list[Path]:
+    """Prompt accuracy, then each criterion's accuracy, against sparsity: one panel per metric, one line
+    per method, the dense model's value dashed. Nothing is drawn for runs scored on other prompts."""
+    metrics = [name for name in ACCURACY_METRICS if has_values(runs, name)]
+    if "prompt_accuracy" not in metrics or not methods:
+        return []
+    columns = min(3, len(metrics))
+    rows_of_panels = -(-len(metrics) // columns)  # ceiling division
+    fig, axes = plt.subplots(rows_of_panels, columns, figsize=(3.6 * columns, 3.0 * rows_of_panels), sharex=True,
+                             sharey=True, squeeze=False, layout="constrained")
+    dense = dense_runs(runs)
+    for ax, metric in zip(axes.flat, metrics):
+        for method in methods:
+            rows = single_component(runs, component, method)
+            ax.plot(rows[f"{SHORT[component]}_sparsity"] * 100, rows[metric], "o-", label=method)
+        if len(dense):
+            ax.axhline(float(dense[metric].iloc[0]), color="grey", linestyle="--", label="dense")
+        ax.set_title("prompt (all of it right)" if metric == "prompt_accuracy" else metric.replace("_", " "),
+                     fontsize=9)
+        ax.set_ylim(-0.02, 1.02)  # accuracies: the whole range, so panels compare at a glance
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(metrics):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel(f"{spoken(component)} sparsity (%)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("accuracy")
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle(f"Prompt faithfulness, methods compared on the {spoken(component)}")
+    return save(fig, out_dir, f"accuracy-{component}")
+
+
 def threshold_curve(rows: pd.DataFrame, noise: Mapping, text_method: str, out_dir: Path) -> list[Path]:
     rows = rows.sort_values("nominal_full_sparsity")
     fig, (ax_fid, ax_clip) = metric_axes()
@@ -156,9 +198,8 @@ def all_figures(runs: pd.DataFrame, *, kinds: Mapping[str, str], seed: int, show
     base = base_runs(runs, seed)
     written: list[Path] = []
     for component in ("text_encoder", "unet"):
-        short, other = SHORT[component], OTHER[component]
-        single = base[(base[f"{other}_method"] == "dense") & (base[f"{short}_method"] != "dense")]
-        methods = sorted(single[f"{short}_method"].unique())
+        short = SHORT[component]
+        methods = single_component_methods(base, component)
         for method in methods:
             written += sparsity_curves(base, noise, component, method, out_dir, published, compare_fid)
             rows = single_component(base, component, method)
@@ -168,6 +209,7 @@ def all_figures(runs: pd.DataFrame, *, kinds: Mapping[str, str], seed: int, show
                                   f"{spoken(component)} pruned with {method}")
         if len(methods) > 1:
             written += method_comparison(base, noise, component, methods, out_dir)
+        written += accuracy_comparison(base, component, methods, out_dir)
     zipped = experiments_of_kind(kinds, "zip")
     member = in_experiments(base, zipped)
     for text_method in sorted(base[member].text_method.unique()):

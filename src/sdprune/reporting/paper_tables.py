@@ -16,7 +16,7 @@ import pandas as pd
 
 from sdprune.reporting.cliffs import Criterion
 from sdprune.io import atomic_path, write_text
-from sdprune.reporting.tables import to_markdown
+from sdprune.reporting.tables import has_values, to_markdown
 
 RATIOS = ("75:25", "50:50", "25:75")
 
@@ -108,6 +108,11 @@ def _with_published(frame: pd.DataFrame, find, compare_fid: bool) -> pd.DataFram
     return frame
 
 
+def score_columns(runs: pd.DataFrame) -> list[str]:
+    """FID and CLIP score, and the prompt accuracy where the runs were scored on scene captions."""
+    return ["fid", "clip_score"] + (["prompt_accuracy"] if has_values(runs, "prompt_accuracy") else [])
+
+
 def _experiment_rows(runs: pd.DataFrame, names: set[str], text_method: str) -> pd.DataFrame:
     if not names:
         return runs.iloc[0:0]
@@ -117,6 +122,9 @@ def _experiment_rows(runs: pd.DataFrame, names: set[str], text_method: str) -> p
 
 def best_single_component(runs: pd.DataFrame, criterion: Criterion, methods: Mapping[str, str]) -> pd.DataFrame:
     """Table 2: per component, the sparsest single-component run the criterion does not call broken."""
+    if criterion.metric not in runs:
+        raise ValueError(f"the criterion's metric {criterion.metric} is not in the runs table (the scene "
+                         "accuracies are scored only on scene captions)")
     dense = dense_runs(runs)
     dense_value = float(dense[criterion.metric].iloc[0]) if len(dense) else math.nan
     rows = []
@@ -126,7 +134,7 @@ def best_single_component(runs: pd.DataFrame, criterion: Criterion, methods: Map
         if len(good):
             rows.append(good.sort_values(f"{short}_sparsity").iloc[-1])
     columns = ["nominal_full_sparsity", "true_full_sparsity", "text_method", "text_sparsity", "unet_method",
-               "unet_sparsity", "fid", "clip_score"]
+               "unet_sparsity", *score_columns(runs)]
     return pd.DataFrame(rows, columns=runs.columns)[columns].reset_index(drop=True)
 
 
@@ -171,7 +179,7 @@ def allocation_list(runs: pd.DataFrame, names: set[str], text_method: str, find=
     rows["ratio"] = first_label.str[1]
     rows = rows.sort_values(["target_total", "ratio"], ascending=[True, False])
     columns = ["target_total", "ratio", "text_sparsity", "unet_sparsity", "nominal_full_sparsity",
-               "true_full_sparsity", "fid", "clip_score"]
+               "true_full_sparsity", *score_columns(runs)]
     frame = rows[columns + ["text_method"]]
     if find:
         frame = _with_published(frame, find, compare_fid)
@@ -185,7 +193,7 @@ def thresholds(runs: pd.DataFrame, names: set[str], text_method: str, find=None,
     rows = _experiment_rows(runs, names, text_method).sort_values("text_sparsity", ascending=False)
     frame = pd.concat([dense, rows])
     columns = ["nominal_full_sparsity", "true_full_sparsity", "text_method", "text_sparsity", "unet_sparsity",
-               "fid", "clip_score", "unet_method"]
+               *score_columns(runs), "unet_method"]
     frame = frame[columns]
     if find:
         frame = _with_published(frame, find, compare_fid)

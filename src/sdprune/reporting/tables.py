@@ -10,6 +10,7 @@ import pandas as pd
 from sdprune.pruning.spec import PruneSpec
 from sdprune.io import atomic_path, read_json, write_text
 from sdprune.models.components import COMPONENTS
+from sdprune.reporting.metrics import ACCURACY_METRICS
 
 SHORT = {"text_encoder": "text", "unet": "unet"}  # a component's column prefix
 OTHER = {"text_encoder": "unet", "unet": "text"}  # the other component's column prefix
@@ -45,6 +46,7 @@ def run_row(model: str, run: dict, record: dict, scores: dict) -> dict:
         true_full_sparsity=accounting["true_full_sparsity"],
         fid=scores["fid"],
         clip_score=scores["clip_score"],
+        **scene_accuracies(scores),
         num_images=scores["num_images"],
         fid_protocol=scores.get("fid_protocol", "clean"),
         **other_protocols_fid(scores),
@@ -65,6 +67,17 @@ def other_protocols_fid(scores: dict) -> dict:
     primary = scores.get("fid_protocol", "clean")
     return {f"fid_{protocol}": value for protocol, value in scores.get("fid_by_protocol", {}).items()
             if protocol != primary}
+
+
+def scene_accuracies(scores: dict) -> dict:
+    """The judge's accuracies, where the prompts were scene captions (other prompt sets have none:
+    no column, so their tables stay as they were)."""
+    return {name: scores[name] for name in ACCURACY_METRICS if name in scores}
+
+
+def has_values(table: pd.DataFrame, column: str) -> bool:
+    """Whether any row of the table has a value in ``column`` (a metric some runs were scored with)."""
+    return column in table and bool(table[column].notna().any())
 
 
 def infeasible_row(model: str, item: dict) -> dict:
