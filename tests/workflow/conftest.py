@@ -57,3 +57,22 @@ def tiny_run(tmp_path_factory) -> Path:
     result = snakemake(workdir, "--cores", "2", "--configfile", "config/tiny.yaml")
     assert result.returncode == 0, result.stderr[-4000:]
     return workdir
+
+
+@pytest.fixture(scope="session")
+def toy_run(tmp_path_factory) -> Path:
+    """The toy preset (`make demo`: train the toy model, the study in miniature), run once per session.
+
+    SDPRUNE_TEST_TOY_RUN may name a finished run of the current code, as SDPRUNE_TEST_TINY_RUN does.
+    """
+    reuse = os.environ.get("SDPRUNE_TEST_TOY_RUN")
+    if reuse:
+        workdir = tmp_path_factory.mktemp("toy-run-copy") / "run"
+        shutil.copytree(reuse, workdir, symlinks=True)
+        result = snakemake(workdir, "-n", "--configfile", "config/toy.yaml")
+        assert "Nothing to be done" in result.stdout + result.stderr, "SDPRUNE_TEST_TOY_RUN is not a finished run"
+        return workdir
+    workdir = copy_workflow(tmp_path_factory.mktemp("toy-run"))
+    result = snakemake(workdir, "--cores", "2", "--configfile", "config/toy.yaml", timeout=1500)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir
