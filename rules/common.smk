@@ -75,16 +75,19 @@ EVALUATION_PROMPTS = f"{RESULTS}/data/evaluation_prompts.json"
 CALIBRATION_PROMPTS = f"{RESULTS}/data/calibration_prompts.json"
 RUNS_TABLE = f"{RESULTS}/tables/runs.csv"
 PUBLISHED = "data/published/ramesh-zhao-2024-sd2.csv"
-STANDIN = SCORING["metric_weights"] == "standin"
 FID_PROTOCOLS = stage_params.fid_protocols(config)  # the primary (the `fid` column) first
 FID_NETWORKS = {"clean": "inception", "paper": "pytorch_inception"}  # clean-fid's, pytorch-fid's Inception
+# The scene world's FID network has no CLIP counterpart: its CLIP score runs the stand-in.
 CLIP_WEIGHTS = "resources/metrics/clip/" + (
-    "standin" if STANDIN else f"{SCORING['clip_model']}-{SCORING['clip_pretrained']}"
+    "standin" if SCORING["metric_weights"] in ("standin", "scenes")
+    else f"{SCORING['clip_model']}-{SCORING['clip_pretrained']}"
 )
 
 
 def fid_weights(protocol):
-    return "resources/metrics/fid/" + ("standin" if STANDIN else FID_NETWORKS[protocol])
+    if SCORING["metric_weights"] == "real":
+        return f"resources/metrics/fid/{FID_NETWORKS[protocol]}"
+    return f"resources/metrics/fid/{SCORING['metric_weights']}"  # standin, scenes: one network for every protocol
 
 
 def reference_features(protocol):
@@ -103,6 +106,8 @@ def artifact_path(component, spec, leaf="artifact.safetensors"):
 def fid_reference_images():
     if SCORING["fid_reference"] == "dense":
         return run_path(DENSE, DENSE, SEED, "images")
+    if SCORING["fid_reference"] == "scenes":
+        return rules.render_reference_scenes.output.images
     return f"{RESULTS}/data/reference_images"
 
 
@@ -120,6 +125,8 @@ def spec_of(slug):
 def evaluation_prompt_inputs(wildcards):
     if DATA["evaluation"]["source"] == "coco":
         return {"annotations": coco_archive("annotations_trainval2017")}
+    if DATA["evaluation"]["source"] == "scenes":
+        return {}  # generated from the seed
     return {"file": DATA["evaluation"]["file"]}
 
 

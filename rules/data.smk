@@ -1,4 +1,5 @@
-# Prompt sets (evaluation, calibration) and the evaluation set's reference images.
+# Prompt sets (evaluation, calibration) and the evaluation set's reference images (COCO's, or the
+# scene world's exact renders).
 
 
 rule prepare_evaluation_prompts:
@@ -66,3 +67,20 @@ rule extract_reference_images:
         f"logs/{MODEL}/extract_reference_images.log",
     script:
         "../scripts/extract_reference_images.py"
+
+
+rule render_reference_scenes:
+    input:
+        prompts=EVALUATION_PROMPTS,
+    output:
+        images=directory(f"{RESULTS}/data/reference_scenes"),
+        provenance=f"{RESULTS}/data/reference_scenes.provenance.json",
+    params:
+        stage=stage_settings("render_reference_scenes"),
+    conda:
+        ENV
+    log:
+        f"logs/{MODEL}/render_reference_scenes.log",
+    localrule: True
+    script:
+        "../scripts/render_reference_scenes.py"

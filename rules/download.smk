@@ -1,5 +1,6 @@
 # download-model stage: the pipeline and the metric networks, saved under resources/ so
-# GPU nodes without internet run offline. Built-in sources (tiny, sd2-random) take the same path.
+# GPU nodes without internet run offline. Built-in sources (tiny, sd2-random) take the same path,
+# and so does the scene world's FID network (fid_net scenes), trained in seconds on one thread.
 
 
 rule download_model:
@@ -28,7 +29,7 @@ rule download_fid_weights:
     params:
         stage=stage_settings("download_fid_weights"),
     wildcard_constraints:
-        fid_net="inception|pytorch_inception|standin",
+        fid_net="inception|pytorch_inception|standin|scenes",
     conda:
         ENV
     log:

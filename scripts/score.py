@@ -16,4 +16,5 @@ with snakemake_job(snakemake):
         per_image_path=snakemake.output.per_image,
         device=snakemake.params.device,
         batch_size=stage["batch_size"],
+        judge_prompts=stage.get("judge_prompts", False),  # present only for scene-world prompts
     )

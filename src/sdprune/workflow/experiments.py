@@ -23,6 +23,7 @@ from sdprune.pruning.spec import PruneSpec, sparsity_slug
 from sdprune.pruning.methods import available_methods, parse_method
 from sdprune.models.architectures import BUILT_IN, KNOWN_PARAMETER_COUNTS, built_in_parameter_counts
 from sdprune.models.components import COMPONENTS, LAYER_SCOPES
+from sdprune.workflow.validation import scene_problems
 
 DENSE = "dense"
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -259,7 +260,7 @@ def check_config(config: Mapping) -> list[str]:
     if config.get("scoring", {}).get("fid_reference") == "data" and evaluation.get("source") == "file":
         problems.append("scoring.fid_reference: 'data' needs reference images, which a prompt file has none of; "
                         "use 'dense' or data.evaluation.source 'coco'")
-    return problems
+    return problems + scene_problems(config)
 
 
 def needs_calibration(config: Mapping) -> bool:

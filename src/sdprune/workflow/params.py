@@ -40,8 +40,16 @@ def model_params(config: Mapping) -> dict:
     return params
 
 
+def _scene_prompt_params(config: Mapping, prompts: Mapping) -> dict:
+    """Scene-world prompts depend on their count and the world's stream, the top-level seed, alone
+    (the file, COCO and dataset keys beside them mean nothing to them)."""
+    return {"source": "scenes", "num_prompts": prompts["num_prompts"], "world_seed": config["seed"]}
+
+
 @canonical
 def evaluation_prompt_params(config: Mapping) -> dict:
+    if config["data"]["evaluation"]["source"] == "scenes":
+        return _scene_prompt_params(config, config["data"]["evaluation"])
     return dict(config["data"]["evaluation"])
 
 
@@ -52,6 +60,8 @@ def calibration_prompt_params(config: Mapping) -> dict:
     Only COCO calibration captions depend on the evaluation split: they are drawn from the same
     annotations, disjoint from the evaluation sample.
     """
+    if config["data"]["calibration"]["source"] == "scenes":
+        return _scene_prompt_params(config, config["data"]["calibration"])
     params = dict(config["data"]["calibration"])
     if params["source"] == "coco":
         params["evaluation_split"] = config["data"]["evaluation"]["split"]
@@ -98,12 +108,20 @@ def fid_protocols(config: Mapping) -> list[str]:
     return [protocols] if isinstance(protocols, str) else list(protocols)
 
 
+def judges_prompts(config: Mapping) -> bool:
+    """Scene-world captions have an exact judge: the score stage adds prompt accuracy for them."""
+    return config["data"]["evaluation"]["source"] == "scenes"
+
+
 @canonical
 def score_params(config: Mapping) -> dict:
     scoring = config["scoring"]
-    return {"protocols": fid_protocols(config), "batch_size": scoring["batch_size"],
-            "metric_weights": scoring["metric_weights"], "fid_reference": scoring["fid_reference"],
-            "clip_model": scoring["clip_model"], "clip_pretrained": scoring["clip_pretrained"]}
+    params = {"protocols": fid_protocols(config), "batch_size": scoring["batch_size"],
+              "metric_weights": scoring["metric_weights"], "fid_reference": scoring["fid_reference"],
+              "clip_model": scoring["clip_model"], "clip_pretrained": scoring["clip_pretrained"]}
+    if judges_prompts(config):  # only then: every other config's params (and caches) stay as they were
+        params["judge_prompts"] = True
+    return params
 
 
 @canonical
@@ -128,6 +146,12 @@ def clip_weights_params(config: Mapping) -> dict:
 @canonical
 def reference_images_params(config: Mapping) -> dict:
     return {"split": config["data"]["evaluation"]["split"]}
+
+
+@canonical
+def reference_scenes_params(config: Mapping) -> dict:
+    """The renders are of the evaluation prompts' scenes: the same count and stream."""
+    return _scene_prompt_params(config, config["data"]["evaluation"])
 
 
 @canonical
@@ -196,6 +220,7 @@ STAGE_SETTINGS: dict[str, Callable[[Mapping, Mapping[str, str]], dict]] = {
     "prepare_evaluation_prompts": _settings_of_config(evaluation_prompt_params),
     "prepare_calibration_prompts": _settings_of_config(calibration_prompt_params),
     "extract_reference_images": _settings_of_config(reference_images_params),
+    "render_reference_scenes": _settings_of_config(reference_scenes_params),
     "calibrate": _calibrate_settings,
     "prune": _prune_settings,
     "generate_images": _generate_images_settings,

@@ -2,6 +2,7 @@
 
 jsonschema's own messages for nested `oneOf` schemas run to pages; here each
 error is reduced to its most specific cause and the key path it sits at.
+`scene_problems` checks the toy scene world's combinations of data and scoring keys.
 """
 
 from __future__ import annotations
@@ -49,4 +50,26 @@ def schema_problems(config: dict, schema_path: str | Path) -> list[str]:
         if cause.validator in ("maximum", "exclusiveMaximum", "minimum") and "sparsity" in map(str, cause.absolute_path):
             message += " (a sparsity must be in [0, 1))"
         problems.append(f"{_where(cause.absolute_path)}: {message}")
+    return problems
+
+
+def scene_problems(config: dict) -> list[str]:
+    """Combinations of the scene world's data and scoring settings that cannot run, one line each.
+
+    Reads keys with their schema defaults, so it also serves a config not yet filled in.
+    """
+    data, scoring = config.get("data", {}), config.get("scoring", {})
+    evaluation = data.get("evaluation", {}).get("source", "coco")
+    reference = scoring.get("fid_reference", "data")
+    protocols = scoring.get("fid_protocol", "clean")
+    problems = []
+    if reference == "scenes" and evaluation != "scenes":
+        problems.append(f"scoring.fid_reference: 'scenes' renders the evaluation prompts' scenes, which needs "
+                        f"data.evaluation.source 'scenes' (got {evaluation!r}); use 'dense' (or 'data' with COCO prompts)")
+    if reference == "data" and evaluation == "scenes":
+        problems.append("scoring.fid_reference: 'data' means COCO's images, which scene-world prompts "
+                        "(data.evaluation.source 'scenes') have none of; use 'scenes' (their exact renders) or 'dense'")
+    if scoring.get("metric_weights") == "scenes" and "paper" in ([protocols] if isinstance(protocols, str) else protocols):
+        problems.append("scoring.fid_protocol: 'paper' is the released code's procedure for pytorch-fid's Inception; "
+                        "scoring.metric_weights 'scenes' (the scene feature network) has only the 'clean' protocol")
     return problems

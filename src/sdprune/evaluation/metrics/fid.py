@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 INCEPTION_FILE = "inception-2015-12-05.pt"  # clean-fid's TorchScript Inception (protocol "clean")
 PYTORCH_FID_FILE = "pt_inception-2015-12-05.safetensors"  # pytorch-fid's weights (protocol "paper")
 STANDIN_FILE = "inception-standin.safetensors"
+SCENE_NET_FILE = "scene-features.safetensors"  # the toy world's own network (scene_features.py)
 
 PROTOCOLS = ("clean", "paper")
 PAPER_SIZE = (299, 299)  # norm_images.py's target size, also pytorch-fid's input size
@@ -125,7 +126,8 @@ def _pytorch_fid_inception(path: Path):
 
 
 def load_feature_extractor(metrics_dir: str | Path, device: torch.device | str = "cpu"):
-    """The FID feature network in ``metrics_dir``: real Inception if present, else our stand-in.
+    """The FID feature network in ``metrics_dir``: real Inception if present, else our stand-in, or the
+    toy world's scene network.
 
     Returns a callable (B, 3, 299, 299) 0-255 float -> (B, D) features, as clean-fid expects.
     """
@@ -148,9 +150,13 @@ def load_feature_extractor(metrics_dir: str | Path, device: torch.device | str =
         from sdprune.evaluation.metrics.standins import load_standin_inception
 
         model = load_standin_inception(metrics_dir / STANDIN_FILE, device)
+    elif (metrics_dir / SCENE_NET_FILE).exists():
+        from sdprune.evaluation.metrics.scene_features import load_scene_net
+
+        model = load_scene_net(metrics_dir / SCENE_NET_FILE, device).features
     else:
-        raise FileNotFoundError(f"no FID feature network in {metrics_dir} "
-                                f"(expected {PYTORCH_FID_FILE}, {INCEPTION_FILE} or {STANDIN_FILE})")
+        raise FileNotFoundError(f"no FID feature network in {metrics_dir} (expected {PYTORCH_FID_FILE}, "
+                                f"{INCEPTION_FILE}, {STANDIN_FILE} or {SCENE_NET_FILE})")
 
     @torch.no_grad()
     def extract(images: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""score: FID against cached reference features, the paper's CLIP score, and paired signals."""
+"""score: FID against cached reference features, the paper's CLIP score, paired signals, and (for scene
+captions) the toy world's prompt accuracy."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from sdprune.evaluation.generation import image_name
 from sdprune.evaluation.metrics.clip_score import ClipScorer
 from sdprune.evaluation.metrics.fid import folder_features, frechet_distance, load_feature_extractor
 from sdprune.evaluation.metrics.paired import paired_metrics, summarise
+from sdprune.evaluation.metrics.prompt_accuracy import judge_images
 from sdprune.io import atomic_path, load_tensors, write_json
 from sdprune.models.loading import resolve_device
 from sdprune.workflow.provenance import environment_record
@@ -19,13 +21,17 @@ from sdprune.workflow.provenance import environment_record
 
 def score(*, images_dir: str | Path, prompts: Sequence[str], fid: Mapping[str, tuple[str | Path, str | Path]],
           clip_dir: str | Path, out_path: str | Path, per_image_path: str | Path | None = None,
-          dense_images_dir: str | Path | None = None, device: str = "auto", batch_size: int = 32) -> dict:
+          dense_images_dir: str | Path | None = None, device: str = "auto", batch_size: int = 32,
+          judge_prompts: bool = False) -> dict:
     """FID against cached reference features, the paper's CLIP score, and paired signals.
 
     ``fid`` maps each FID protocol to (feature network folder, reference features file), the
     primary protocol first: its value is ``fid``, every protocol's is in ``fid_by_protocol``.
     With ``dense_images_dir`` (the dense model's images of the same prompts and seeds),
     each image is also compared with its dense twin: CLIP image similarity, SSIM, PSNR.
+    With ``judge_prompts`` (the prompts are scene-world captions), each image is judged against its
+    caption: the six accuracies (``prompt_accuracy``, ``count_accuracy``, ...) go to the top level of
+    the record and whether each image is entirely right to the per-image ``correct`` column.
     """
     started = time.perf_counter()
     device = resolve_device(device)
@@ -40,6 +46,9 @@ def score(*, images_dir: str | Path, prompts: Sequence[str], fid: Mapping[str, t
         per_image.update(paired_metrics(files, [Path(dense_images_dir) / f.name for f in files], scorer,
                                         batch_size=batch_size))
         paired = summarise({k: per_image[k] for k in ("clip_image_similarity", "ssim", "psnr")})
+    accuracies = {}
+    if judge_prompts:
+        accuracies, per_image["correct"] = judge_images(files, prompts)
     primary = next(iter(fids))
     record = {
         "fid": fids[primary]["fid"],
@@ -50,6 +59,7 @@ def score(*, images_dir: str | Path, prompts: Sequence[str], fid: Mapping[str, t
         "paired_with_dense": paired,
         "num_images": len(files),
         "num_reference_images": fids[primary]["num_reference_images"],
+        **accuracies,
         "seconds": time.perf_counter() - started,
         "environment": environment_record(),
     }
