@@ -44,6 +44,7 @@ if _problems:
     raise WorkflowError("invalid config:\n  - " + "\n  - ".join(_problems))
 
 MODEL = config["model"]["name"]
+TRAINS_MODEL = config["model"]["source"] == "toy"  # download_model trains it
 RUNS = expand_runs(config)
 SEED = config["seed"]
 SCORING = config["scoring"]

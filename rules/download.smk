@@ -1,6 +1,7 @@
 # download-model stage: the pipeline and the metric networks, saved under resources/ so
 # GPU nodes without internet run offline. Built-in sources (tiny, sd2-random) take the same path,
 # and so does the scene world's FID network (fid_net scenes), trained in seconds on one thread.
+# The toy model is trained here too (minutes, every core it gets): a trained built-in model.
 
 
 rule download_model:
@@ -13,7 +14,7 @@ rule download_model:
         ENV
     log:
         "logs/{model}/download_model.log",
-    threads: 1
+    threads: workflow.cores if TRAINS_MODEL else 1  # the same --cores give the same toy weights
     resources:
         runtime=120,
         mem_mb=16000,

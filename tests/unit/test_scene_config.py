@@ -6,7 +6,7 @@ import yaml
 from sdprune.workflow.params import (
     calibration_prompt_params, evaluation_prompt_params, reference_features_params, score_params,
 )
-from sdprune.workflow.validation import load_config
+from sdprune.workflow.validation import load_config, scene_problems
 
 SCHEMA = "schemas/config.schema.yaml"
 TOY = {
@@ -64,3 +64,12 @@ def test_scene_references_need_scene_prompts(tmp_path):
 def test_scene_weights_with_dense_references_are_a_valid_choice(tmp_path):
     config = load(tmp_path, fid_reference="dense")
     assert config["scoring"]["metric_weights"] == "scenes"
+
+
+def test_an_accuracy_cliff_needs_scene_prompts():
+    config = load_config("config/tiny.yaml", SCHEMA)
+    config["reporting"]["cliff"]["criterion"] = {"metric": "prompt_accuracy", "limit": 0.1, "relative": False,
+                                                 "drop": True}
+    problems = scene_problems(config)
+    assert len(problems) == 1 and "reporting.cliff.criterion.metric" in problems[0] and "'file'" in problems[0]
+    assert scene_problems(load_config("config/toy.yaml", SCHEMA)) == []

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
-import torch
+import yaml
 
+from sdprune.evaluation.generation import GenerationSettings, generate_images, image_name
+from sdprune.evaluation.metrics.fid import folder_features, frechet_distance, load_feature_extractor
+from sdprune.evaluation.metrics.prompt_accuracy import judge_images
+from sdprune.evaluation.prompts import read_prompt_records
+from sdprune.io import load_tensors
 from sdprune.models.build import build_pipeline
-from sdprune.models.loading import load_pipeline
-from sdprune.scenes.judge import prompt_accuracy
 
 pytestmark = pytest.mark.workflow
 
@@ -24,40 +26,50 @@ def runs(toy_run) -> pd.DataFrame:
 
 
 def dense(table: pd.DataFrame) -> pd.Series:
-    return table[(table.te_method == "dense") & (table.unet_method == "dense") & (table.seed == 0)].iloc[0]
+    return table[(table.text_method == "dense") & (table.unet_method == "dense") & (table.seed == 0)].iloc[0]
 
 
 def single(table: pd.DataFrame, component: str, method: str) -> pd.DataFrame:
-    mine, other = ("unet", "te") if component == "unet" else ("te", "unet")
+    mine, other = ("unet", "text") if component == "unet" else ("text", "unet")
     rows = table[(table[f"{mine}_method"] == method) & (table[f"{other}_method"] == "dense") & (table.seed == 0)]
     return rows.set_index(f"{mine}_sparsity").sort_index()
 
 
-def _judge(pipe, prompts: list[str], settings: dict) -> dict:
-    generators = [torch.Generator().manual_seed(i) for i in range(len(prompts))]
-    images = pipe(prompts, num_inference_steps=settings["num_steps"], guidance_scale=settings["guidance_scale"],
-                  generator=generators, height=64, width=64, output_type="np").images
-    return prompt_accuracy([(image * 255).round().astype(np.uint8) for image in images], prompts)
+@pytest.fixture(scope="module")
+def untrained(toy_run, tmp_path_factory) -> dict:
+    """The untrained toy model's images of the evaluation prompts (the dense run's settings and seeds), scored."""
+    prompts = [r.prompt for r in read_prompt_records(toy_run / "results/toy/data/evaluation_prompts.json")]
+    generation = yaml.safe_load((toy_run / "config/toy.yaml").read_text())["generation"]
+    settings = GenerationSettings(num_steps=generation["num_steps"], guidance_scale=generation["guidance_scale"],
+                                  batch_size=64, seed=0)
+    folder = tmp_path_factory.mktemp("untrained") / "images"
+    generate_images(build_pipeline("toy", seed=0), prompts, folder, settings)
+    scores, _ = judge_images([folder / image_name(i) for i in range(len(prompts))], prompts)
+    extractor = load_feature_extractor(toy_run / "resources/metrics/fid/scenes")
+    reference = load_tensors(toy_run / "results/toy/scores/reference_features_clean.safetensors")["features"]
+    return {**scores, "fid": frechet_distance(folder_features(folder, extractor), reference.numpy())}
 
 
-def test_trained_toy_model_draws_what_it_is_asked_and_an_untrained_one_does_not(toy_run):
-    prompts = json.loads((toy_run / "results/toy/data/evaluation_prompts.json").read_text())["prompts"]
-    settings = {"num_steps": 20, "guidance_scale": 4.0}
-    trained = _judge(load_pipeline(toy_run / "resources/models/toy"), prompts, settings)
-    untrained = _judge(build_pipeline("toy", seed=0), prompts, settings)
-    assert untrained["prompt_accuracy"] <= 0.05
-    assert trained["prompt_accuracy"] >= untrained["prompt_accuracy"] + 0.15
-    assert trained["colour_accuracy"] >= untrained["colour_accuracy"] + 0.3
-    assert dense(runs(toy_run)).prompt_accuracy == pytest.approx(trained["prompt_accuracy"], abs=0.1)
+def test_trained_toy_model_draws_what_it_is_asked_and_an_untrained_one_does_not(toy_run, untrained):
+    trained = dense(runs(toy_run))
+    assert untrained["prompt_accuracy"] <= 0.02
+    assert trained.prompt_accuracy >= untrained["prompt_accuracy"] + 0.1
+    assert trained.colour_accuracy >= untrained["colour_accuracy"] + 0.3
+    assert trained.count_accuracy >= untrained["count_accuracy"] + 0.3
+
+
+def test_trained_toy_model_is_far_nearer_the_ground_truth_in_fid_than_an_untrained_one(toy_run, untrained):
+    assert dense(runs(toy_run)).fid * 3 < untrained["fid"]
 
 
 def test_accuracy_falls_as_unet_magnitude_sparsity_rises(toy_run):
     table = runs(toy_run)
     curve = single(table, "unet", "magnitude")
     low, high = curve.loc[0.25], curve.loc[0.75]
-    assert low.prompt_accuracy >= dense(table).prompt_accuracy - 0.15
-    assert high.prompt_accuracy <= low.prompt_accuracy - 0.15
-    assert high.fid > low.fid
+    assert low.prompt_accuracy >= dense(table).prompt_accuracy - 0.1
+    assert high.prompt_accuracy < low.prompt_accuracy
+    assert high.colour_accuracy <= low.colour_accuracy - 0.25
+    assert high.fid > 1.5 * low.fid
 
 
 @pytest.mark.parametrize("component", ["text_encoder", "unet"])

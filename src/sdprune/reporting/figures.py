@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -183,8 +184,8 @@ def image_grid(columns: Sequence[tuple[str, Path]], prompts: Sequence[str], out_
             ax.set_yticks([])
             if i == 0:
                 ax.set_title(label, fontsize=8)
-            if j == 0:
-                ax.set_ylabel(prompt, fontsize=7)
+            if j == 0:  # wrapped: a scene caption is longer than an image is tall
+                ax.set_ylabel(textwrap.fill(prompt, 22), fontsize=6)
     fig.suptitle(title, fontsize=9)
     return save(fig, out_dir, name)
 

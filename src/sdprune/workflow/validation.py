@@ -72,4 +72,8 @@ def scene_problems(config: dict) -> list[str]:
     if scoring.get("metric_weights") == "scenes" and "paper" in ([protocols] if isinstance(protocols, str) else protocols):
         problems.append("scoring.fid_protocol: 'paper' is the released code's procedure for pytorch-fid's Inception; "
                         "scoring.metric_weights 'scenes' (the scene feature network) has only the 'clean' protocol")
+    cliff_metric = config.get("reporting", {}).get("cliff", {}).get("criterion", {}).get("metric", "fid")
+    if cliff_metric.endswith("accuracy") and evaluation != "scenes":
+        problems.append(f"reporting.cliff.criterion.metric: {cliff_metric!r} is judged only on scene-world captions "
+                        f"(data.evaluation.source 'scenes'; got {evaluation!r}); use fid or clip_score")
     return problems

@@ -139,9 +139,10 @@ def make_feed(pipe, component: str, calibration: CalibrationSettings, prompts: S
     if not prompts:
         raise ValueError("this method needs calibration prompts, and none were given")
     if component == "text_encoder":
-        tokens = pipe.tokenizer(
-            prompts, padding="max_length", max_length=calibration.max_length, truncation=True, return_tensors="pt"
-        )
+        # A text encoder with fewer positions (the toy model's 24) cannot take more tokens than it has.
+        max_length = min(calibration.max_length, pipe.text_encoder.config.max_position_embeddings)
+        tokens = pipe.tokenizer(prompts, padding="max_length", max_length=max_length, truncation=True,
+                                return_tensors="pt")
         return TextEncoderFeed(
             pipe.text_encoder, tokens.input_ids, tokens.attention_mask,
             batch_size=calibration.batch_size, count_padding=calibration.count_padding,
