@@ -59,20 +59,29 @@ def tiny_run(tmp_path_factory) -> Path:
     return workdir
 
 
+# What the toy tests read: the dense run, U-Net magnitude at the sweep's ends, and both cliff series
+# (their rounds evaluate the rest of the magnitude grid). A slice of `make demo`, which runs it all.
+TOY_RUNS = ("te=dense/unet=dense", "te=dense/unet=magnitude-unstructured-0.25", "te=dense/unet=magnitude-unstructured-0.75")
+TOY_TARGETS = [f"results/toy/runs/{run}/seed=0/scores.json" for run in TOY_RUNS] + [
+    f"results/toy/cliffs/{component}/magnitude/final.json" for component in ("text_encoder", "unet")]
+
+
 @pytest.fixture(scope="session")
 def toy_run(tmp_path_factory) -> Path:
-    """The toy preset (`make demo`: train the toy model, the study in miniature), run once per session.
+    """The toy preset's slice the toy tests read (the download stage trains the toy model), run once.
 
-    SDPRUNE_TEST_TOY_RUN may name a finished run of the current code, as SDPRUNE_TEST_TINY_RUN does.
+    SDPRUNE_TEST_TOY_RUN may name a folder holding a finished run of the current code, as
+    SDPRUNE_TEST_TINY_RUN does.
     """
     reuse = os.environ.get("SDPRUNE_TEST_TOY_RUN")
     if reuse:
         workdir = tmp_path_factory.mktemp("toy-run-copy") / "run"
         shutil.copytree(reuse, workdir, symlinks=True)
-        result = snakemake(workdir, "-n", "--configfile", "config/toy.yaml")
+        result = snakemake(workdir, *TOY_TARGETS, "-n", "--configfile", "config/toy.yaml")  # targets first:
+        # --configfile takes every path after it
         assert "Nothing to be done" in result.stdout + result.stderr, "SDPRUNE_TEST_TOY_RUN is not a finished run"
         return workdir
     workdir = copy_workflow(tmp_path_factory.mktemp("toy-run"))
-    result = snakemake(workdir, "--cores", "2", "--configfile", "config/toy.yaml", timeout=1500)
+    result = snakemake(workdir, *TOY_TARGETS, "--cores", "2", "--configfile", "config/toy.yaml", timeout=1500)
     assert result.returncode == 0, result.stderr[-4000:]
     return workdir
