@@ -35,9 +35,10 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ToyTraining:
-    """The recipe; the defaults train in about five minutes on two CPU cores."""
+    """The recipe; the defaults train in five and a half minutes on two CPU cores (1300 steps: five,
+    but the dense model's prompt accuracy falls from 0.23 to 0.14 and pruning's effect into the noise)."""
 
-    steps: int = 1300
+    steps: int = 1500
     batch_size: int = 32
     lr: float = 3e-3
     vae_steps: int = 1200  # the decoder needs ~1200 steps to draw the four shapes (600: 1 in 8 right)
