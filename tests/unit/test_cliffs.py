@@ -95,8 +95,9 @@ def test_the_search_brackets_an_accuracy_cliff():
 
 
 def write_config(tmp_path, criterion: str):
-    text = Path("config/tiny.yaml").read_text()
-    old = "criterion: {metric: fid, limit: 3.0, relative: false}"
+    """The toy preset (scene prompts: accuracy criteria are allowed) with another cliff criterion."""
+    text = Path("config/toy.yaml").read_text()
+    old = "criterion: {metric: prompt_accuracy, limit: 0.1, relative: false, drop: true}"
     assert old in text
     path = tmp_path / "config.yaml"
     path.write_text(text.replace(old, f"criterion: {criterion}"))
