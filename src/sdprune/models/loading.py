@@ -47,12 +47,14 @@ def fetch_pipeline(source: str, out_dir: str | Path, *, revision: str | None = N
     from sdprune.models.build import build_pipeline
 
     out_dir = Path(out_dir)
+    trained = {}  # the recipe of a model trained here, recorded with it
     with atomic_directory(out_dir) as tmp:
         if source == "toy":  # the one built-in model that draws: trained here, on the scene world
             from sdprune.models.toy.training import ToyTraining, train_toy_pipeline
 
-            pipe = train_toy_pipeline(seed=seed, recipe=ToyTraining(**(training or {})))
-            pipe = pipe.to(dtype=torch_dtype(dtype))
+            recipe = ToyTraining(**(training or {}))
+            pipe = train_toy_pipeline(seed=seed, recipe=recipe).to(dtype=torch_dtype(dtype))
+            trained = {"training": recipe.as_dict()}
         elif source in BUILT_IN:
             pipe = build_pipeline(source, seed=seed, dtype=torch_dtype(dtype))
         elif Path(source).expanduser().is_dir():  # a pipeline already on disk: same path as the hub
@@ -68,10 +70,8 @@ def fetch_pipeline(source: str, out_dir: str | Path, *, revision: str | None = N
                 safety_checker=None, requires_safety_checker=False,
             )
         pipe.save_pretrained(tmp, safe_serialization=True)
-        record = {"source": source, "revision": revision, "dtype": dtype, "seed": seed if source in BUILT_IN else None}
-        if source == "toy":
-            record["training"] = ToyTraining(**(training or {})).as_dict()
-        write_json(tmp / "sdprune_source.json", record)
+        write_json(tmp / "sdprune_source.json", {"source": source, "revision": revision, "dtype": dtype,
+                                                  "seed": seed if source in BUILT_IN else None, **trained})
     log.info("saved pipeline to %s", out_dir)
     return out_dir
 
