@@ -15,6 +15,9 @@ rule download_model:
     log:
         "logs/{model}/download_model.log",
     threads: workflow.cores if TRAINS_MODEL else 1  # the same --cores give the same toy weights
+    # First: everything else waits for the model but these small jobs, which would otherwise hold a
+    # core (and the model's start) while the scene FID network trains.
+    priority: 100
     resources:
         runtime=120,
         mem_mb=16000,

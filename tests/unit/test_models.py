@@ -1,8 +1,10 @@
 import json
 
 import open_clip
+import pytest
 import torch
 
+from sdprune.models.architectures import BUILT_IN, built_in_parameter_counts, count_built_in_parameters
 from sdprune.models.build import build_pipeline, build_tokenizer
 from sdprune.models.loading import component_fingerprint, load_pipeline, parameter_counts
 
@@ -62,3 +64,13 @@ def test_a_hub_id_offline_fails_without_leaving_a_folder(tmp_path, monkeypatch):
         fetch_pipeline("stabilityai/stable-diffusion-2", tmp_path / "sd2")
     assert not (tmp_path / "sd2").exists()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("source", sorted(BUILT_IN))
+def test_built_in_size_table_matches_the_architectures(source):
+    """The Snakefile allocates sparsity from the table; the table must be what the configs build."""
+    assert built_in_parameter_counts(source) == count_built_in_parameters(source)
+    if source != "sd2-random":  # 1.2 B parameters: the meta count above stands for it
+        pipe = build_pipeline(source, seed=0)
+        assert built_in_parameter_counts(source) == {
+            c: sum(p.numel() for p in getattr(pipe, c).parameters()) for c in ("text_encoder", "unet")}

@@ -88,7 +88,7 @@ def warmup_cosine(step: int, total: int, warmup: int) -> float:
 def train_autoencoder(vae, data: ToyData, recipe: ToyTraining, generator: torch.Generator) -> None:
     """Fit the decoder to draw ``layout_latent`` and the encoder to compute it (posterior mean)."""
     vae.train()
-    optimizer = torch.optim.AdamW(vae.parameters(), lr=recipe.vae_lr, weight_decay=0.0)
+    optimizer = torch.optim.AdamW(vae.parameters(), lr=recipe.vae_lr, weight_decay=0.0, fused=True)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, recipe.vae_steps, 50))
     for step in tqdm(range(recipe.vae_steps), desc="train toy autoencoder", unit="step", mininterval=5):
         index = torch.randint(len(data.images), (recipe.vae_batch_size,), generator=generator)
@@ -167,7 +167,8 @@ def train_denoiser(pipe, data: ToyData, latents: torch.Tensor, recipe: ToyTraini
     compact = CompactEmbedding(text_encoder.get_input_embeddings(), used)
     text_encoder.set_input_embeddings(compact)
     parameters = list(pipe.unet.parameters()) + list(pipe.text_encoder.parameters())
-    optimizer = torch.optim.AdamW(parameters, lr=recipe.lr, weight_decay=0.0)
+    # fused: one kernel for all parameters instead of a loop over ~300 tensors, 7 % of a step on a CPU
+    optimizer = torch.optim.AdamW(parameters, lr=recipe.lr, weight_decay=0.0, fused=True)
     warmup = min(200, recipe.steps // 10)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: warmup_cosine(s, recipe.steps, warmup))
     pipe.unet.train()
