@@ -88,6 +88,15 @@ def load_pipeline(model_dir: str | Path, *, device: str | torch.device = "cpu", 
     return pipe.to(resolve_device(device) if isinstance(device, str) else device)
 
 
+def load_unet(model_dir: str | Path, *, device: str | torch.device = "cpu", dtype=torch.float32):
+    """The saved dense U-Net alone (a pruned run's baseline for size and speed), offline."""
+    from diffusers import UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(str(model_dir), subfolder="unet", dtype=dtype,
+                                                local_files_only=True)
+    return unet.to(device).eval()
+
+
 def component_fingerprint(model_dir: str | Path, component: str) -> str:
     """A cheap identity of a saved component: its config plus the names and sizes of its weight files."""
     folder = Path(model_dir) / component

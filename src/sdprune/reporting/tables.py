@@ -16,7 +16,8 @@ SHORT = {"text_encoder": "text", "unet": "unet"}  # a component's column prefix
 OTHER = {"text_encoder": "unet", "unet": "text"}  # the other component's column prefix
 # Columns that hold text; a column left empty in every row must still read back as text, not NaN floats.
 TEXT_COLUMNS = ("model", "text_spec", "unet_spec", "experiments", "allocation", "status", "text_method",
-                "text_pattern", "text_layers", "unet_method", "unet_pattern", "unet_layers", "fid_protocol")
+                "text_pattern", "text_layers", "unet_method", "unet_pattern", "unet_layers", "fid_protocol",
+                "efficiency_device")
 
 
 def read_runs(path: str | Path) -> pd.DataFrame:
@@ -58,8 +59,20 @@ def run_row(model: str, run: dict, record: dict, scores: dict) -> dict:
         guidance_scale=record["generation"]["guidance_scale"],
         generate_seconds=record["seconds"],
         score_seconds=scores["seconds"],
+        **step_efficiency(record),
     )
     return row
+
+
+def step_efficiency(record: dict) -> dict:
+    """The U-Net's size, counted GFLOPs per step and measured speedup over dense, where the run measured
+    them (generation records before this measurement have none: no columns)."""
+    cost = record.get("efficiency")
+    if not cost:
+        return {}
+    return {"unet_parameters": cost["parameters"], "unet_nonzero_parameters": cost["nonzero_parameters"],
+            "gflops_per_step": cost["flops_per_step"] / 1e9, "ms_per_step": 1000 * cost["seconds_per_step"],
+            "speedup": cost["speedup"], "efficiency_device": cost.get("device", "")}
 
 
 def other_protocols_fid(scores: dict) -> dict:
