@@ -80,3 +80,11 @@ def test_every_method_and_the_dense_value_on_each_panel(scored, tmp_path, monkey
         assert list(dense.get_ydata()) == [scored[metric].iloc[0]] * 2  # the dense value, dashed across
     assert panels[0].get_title() == "prompt (all of it right)"
     figures.plt.close(shown["accuracy-text_encoder"])
+
+
+def test_speed_quality_figure_only_where_runs_measured_their_step(scored, tmp_path):
+    assert not any(name.startswith("speed-quality") for name in drawn(tmp_path / "before", scored))
+    measured = scored.assign(speedup=[1.0, 1.0, 1.0, 1.0, 1.0, 1.02], efficiency_device="cpu")
+    names = drawn(tmp_path / "after", measured)
+    assert {"speed-quality-unet.png", "speed-quality-unet.pdf"} <= names
+    assert (tmp_path / "after" / "figures" / "speed-quality-unet.png").stat().st_size > 1000

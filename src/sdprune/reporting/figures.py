@@ -171,6 +171,30 @@ def threshold_curve(rows: pd.DataFrame, noise: Mapping, text_method: str, out_di
     return save(fig, out_dir, f"thresholds-{text_method}")
 
 
+def speed_quality(runs: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Each U-Net-pruned run's measured speedup over dense against its quality: what a pruned model buys.
+
+    Masks alone (unstructured, N:M on dense kernels) sit at a speedup of about 1 whatever their
+    sparsity; only physically smaller U-Nets (structured) or sparse kernels move right.
+    """
+    rows = runs[(runs.text_method == "dense") & runs.speedup.notna()]
+    metrics = ["fid"] + (["prompt_accuracy"] if has_values(rows, "prompt_accuracy") else [])
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for method, group in rows.groupby("unet_method"):
+            ax.scatter(group.speedup, group[metric], label=method, s=18)
+            for _, row in group.iterrows():
+                ax.annotate(row.unet_spec if method != "dense" else "dense", (row.speedup, row[metric]),
+                            fontsize=5, alpha=0.7)
+        ax.axvline(1.0, color="grey", lw=0.8, ls="--")
+        ax.set_xlabel(f"U-Net speedup over dense, measured per step ({rows.efficiency_device.iloc[0]})")
+        ax.set_ylabel(metric.replace("_", " "))
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle("What pruning the U-Net buys: measured speed against quality")
+    return save(fig, out_dir, "speed-quality-unet")
+
+
 def image_grid(columns: Sequence[tuple[str, Path]], prompts: Sequence[str], out_dir: Path, name: str,
                title: str) -> list[Path]:
     """Rows: prompts; columns: runs (label, showcase folder). Same seed per prompt in every column."""
@@ -211,6 +235,8 @@ def all_figures(runs: pd.DataFrame, *, kinds: Mapping[str, str], seed: int, show
         if len(methods) > 1:
             written += method_comparison(base, noise, component, methods, out_dir)
         written += accuracy_comparison(base, component, methods, out_dir)
+    if has_values(base, "speedup"):
+        written += speed_quality(base, out_dir)
     zipped = experiments_of_kind(kinds, "zip")
     member = in_experiments(base, zipped)
     for text_method in sorted(base[member].text_method.unique()):
