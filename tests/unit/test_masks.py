@@ -71,7 +71,7 @@ def test_n_m_rejects_indivisible_widths():
         mask_n_m(torch.rand(4, 10), parse_pattern("2:4"))
 
 
-@pytest.mark.parametrize("text", ["unstructured", "2:4", "2of4", "4:8"])
+@pytest.mark.parametrize("text", ["unstructured", "2:4", "2of4", "4:8", "structured"])
 def test_pattern_round_trips_through_its_path_form(text):
     pattern = parse_pattern(text)
     assert parse_pattern(pattern.slug) == pattern

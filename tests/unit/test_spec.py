@@ -12,6 +12,7 @@ from sdprune.pruning.spec import SLUG_PATTERN, PruneSpec
     ("magnitude-unstructured-0.5", PruneSpec("magnitude", Pattern(), 0.5, "linear")),
     ("sparsegpt-2of4-0.5-conv", PruneSpec("sparsegpt", Pattern(2, 4), 0.5, "linear+conv")),
     ("owl_wanda-unstructured-0.35-transformer", PruneSpec("owl_wanda", Pattern(), 0.35, "transformer")),
+    ("sparsegpt-structured-0.3-transformer", PruneSpec("sparsegpt", Pattern(sliced=True), 0.3, "transformer")),
 ])
 def test_slug_parses_to_the_spec_and_back(slug, expected):
     assert PruneSpec.parse(slug) == expected

@@ -3,7 +3,10 @@
 One safetensors file per pruned component holds, per pruned layer, its keep-mask
 as packed bits (1 bit per weight: ~38 MB for SD2's 301 M U-Net Linear weights
 instead of a 3.5 GB checkpoint) and, only for methods that update the kept
-weights (SparseGPT), the kept values in the base dtype. `apply_artifact`
+weights (SparseGPT), the kept values in the base dtype. A structured artifact
+(whole heads and feed-forward units removed, `sdprune.pruning.structured`) holds
+no masks: it records the removed units per module in its metadata and the new
+weights of the output projections OBS compensated (sliced, whole). `apply_artifact`
 rebuilds the pruned component from base + artifact, bit for bit.
 """
 
@@ -25,6 +28,8 @@ from sdprune.pruning.masks import apply_mask
 log = logging.getLogger(__name__)
 
 FORMAT = "sdprune-artifact/1"
+# A structured artifact is /2: a /1 reader, blind to removed units, would rebuild it as the dense model.
+STRUCTURED_FORMAT = "sdprune-artifact/2"
 
 
 @dataclass
@@ -33,6 +38,8 @@ class PruningArtifact:
     masks: dict[str, torch.Tensor]  # layer name -> bool keep-mask, shaped like the weight
     values: dict[str, torch.Tensor] = field(default_factory=dict)  # layer name -> kept weights (1-D)
     base_fingerprint: str = ""
+    removed_units: dict[str, list[int]] = field(default_factory=dict)  # Attention/FeedForward -> unit indices
+    weights: dict[str, torch.Tensor] = field(default_factory=dict)  # layer name -> its whole new (sliced) weight
 
 
 def pack_mask(mask: torch.Tensor) -> torch.Tensor:
@@ -54,24 +61,29 @@ def save_artifact(path: str | Path, artifact: PruningArtifact) -> None:
         shapes[name] = list(mask.shape)
         if name in artifact.values:
             tensors[f"{name}.values"] = artifact.values[name]
+    tensors.update({f"{name}.weight": weight for name, weight in artifact.weights.items()})
     metadata = {
-        "format": FORMAT,
+        "format": STRUCTURED_FORMAT if artifact.removed_units else FORMAT,
         "component": artifact.component,
         "shapes": json.dumps(shapes, sort_keys=True),
         "base_fingerprint": artifact.base_fingerprint,
     }
+    if artifact.removed_units:
+        metadata["removed_units"] = json.dumps(artifact.removed_units, sort_keys=True)
     save_tensors(path, tensors, metadata)
 
 
 def load_artifact(path: str | Path) -> PruningArtifact:
     metadata = read_tensor_metadata(path)
-    if metadata.get("format") != FORMAT:
+    if metadata.get("format") not in (FORMAT, STRUCTURED_FORMAT):
         raise ValueError(f"{path} is not an sdprune artifact (format {metadata.get('format')!r})")
     shapes = json.loads(metadata["shapes"])
     tensors = load_tensors(path)
     masks = {name: unpack_mask(tensors[f"{name}.mask"], tuple(shape)) for name, shape in shapes.items()}
     values = {name: tensors[f"{name}.values"] for name in shapes if f"{name}.values" in tensors}
-    return PruningArtifact(metadata["component"], masks, values, metadata.get("base_fingerprint", ""))
+    weights = {key.removesuffix(".weight"): tensor for key, tensor in tensors.items() if key.endswith(".weight")}
+    return PruningArtifact(metadata["component"], masks, values, metadata.get("base_fingerprint", ""),
+                           json.loads(metadata.get("removed_units", "{}")), weights)
 
 
 def pruned_weight(weight: torch.Tensor, mask: torch.Tensor, values: torch.Tensor | None) -> torch.Tensor:
@@ -97,7 +109,22 @@ def apply_artifact(module: nn.Module, artifact: PruningArtifact, *, expected_fin
             raise ValueError(f"{name}: mask shape {tuple(mask.shape)} != weight shape {tuple(layer.weight.shape)}")
         mask = mask.to(layer.weight.device)
         layer.weight.copy_(pruned_weight(layer.weight, mask, artifact.values.get(name)))
-    log.info("applied %s artifact: %d layers", artifact.component, len(artifact.masks))
+    if artifact.removed_units:
+        _apply_removed_units(module, artifact)
+    log.info("applied %s artifact: %d layers, %d modules sliced", artifact.component, len(artifact.masks),
+             len(artifact.removed_units))
+
+
+def _apply_removed_units(module: nn.Module, artifact: PruningArtifact) -> None:
+    """Slice the removed units away, then give the compensated projections their new weights."""
+    from sdprune.pruning.structured.sliced_unet import slice_units
+
+    slice_units(module, artifact.removed_units)
+    for name, weight in artifact.weights.items():
+        layer = module.get_submodule(name)
+        if tuple(layer.weight.shape) != tuple(weight.shape):
+            raise ValueError(f"{name}: stored weight {tuple(weight.shape)} != sliced layer {tuple(layer.weight.shape)}")
+        layer.weight.copy_(weight)
 
 
 def load_pruned_pipeline(model_dir: str | Path, artifacts: Mapping[str, str | Path], *,
@@ -111,4 +138,9 @@ def load_pruned_pipeline(model_dir: str | Path, artifacts: Mapping[str, str | Pa
         if artifact.component != component:
             raise ValueError(f"{path} holds a {artifact.component} artifact, not {component}")
         apply_artifact(getattr(pipe, component), artifact, expected_fingerprint=component_fingerprint(model_dir, component))
+        if artifact.removed_units:  # a class whose config records the slicing, so save_pretrained keeps it
+            from sdprune.pruning.structured.sliced_unet import SlicedUNet2DConditionModel
+
+            sliced = SlicedUNet2DConditionModel.from_sliced(getattr(pipe, component), artifact.removed_units)
+            pipe.register_modules(**{component: sliced})
     return pipe.to(resolve_device(device) if isinstance(device, str) else device)

@@ -24,13 +24,16 @@ _COUNT_TOLERANCE = 1e-6
 
 @dataclass(frozen=True, order=True)
 class Pattern:
-    """`unstructured`, or N:M (N of every M consecutive input weights pruned)."""
+    """`unstructured`; N:M (N of every M consecutive input weights pruned); or `structured`: whole
+    attention heads and feed-forward units removed and the layers sliced (`sdprune.pruning.structured`)."""
 
     n: int = 0
     m: int = 0
+    sliced: bool = False  # the `structured` pattern: no mask, smaller layers
 
     @property
     def structured(self) -> bool:
+        """Whether an N:M pattern holds (the name predates the `structured` pattern, for which it is False)."""
         return self.m > 0
 
     @property
@@ -39,23 +42,26 @@ class Pattern:
 
     @property
     def slug(self) -> str:
-        """Path-safe name: `unstructured`, `2of4`."""
-        return f"{self.n}of{self.m}" if self.m else "unstructured"
+        """Path-safe name: `unstructured`, `2of4`, `structured`."""
+        return f"{self.n}of{self.m}" if self.m else str(self)
 
     def __str__(self) -> str:
-        return f"{self.n}:{self.m}" if self.m else "unstructured"
+        if self.m:
+            return f"{self.n}:{self.m}"
+        return "structured" if self.sliced else "unstructured"
 
 
 UNSTRUCTURED = Pattern()
+STRUCTURED = Pattern(sliced=True)
 
 
 def parse_pattern(text: str) -> Pattern:
-    """Accepts `unstructured`, `N:M` or the path form `NofM`."""
-    if text == "unstructured":
-        return UNSTRUCTURED
+    """Accepts `unstructured`, `structured`, `N:M` or the path form `NofM`."""
+    if text in ("unstructured", "structured"):
+        return STRUCTURED if text == "structured" else UNSTRUCTURED
     match = _NM.match(text.replace("of", ":"))
     if not match:
-        raise ValueError(f"unknown sparsity pattern {text!r}; expected 'unstructured' or 'N:M' such as '2:4'")
+        raise ValueError(f"unknown sparsity pattern {text!r}; expected 'unstructured', 'structured' or 'N:M' such as '2:4'")
     n, m = int(match.group(1)), int(match.group(2))
     if not 0 < n < m:
         raise ValueError(f"N:M pattern needs 0 < N < M, got {text!r}")

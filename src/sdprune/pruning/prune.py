@@ -6,6 +6,12 @@
    each group calibrated on inputs from the already-pruned groups before it;
 3. the method, applied layer by layer;
 4. the report, measured on the pruned component.
+
+The `structured` pattern takes the same steps on whole units (`_prune_units`): no
+plan (every transformer block loses the same fraction of its heads and feed-forward
+units), statistics of the output projections only, the units chosen and the layers
+sliced (`sdprune.pruning.structured`), and the pipeline's U-Net replaced by a
+`SlicedUNet2DConditionModel` that records the slicing.
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ from sdprune.pruning.masks import apply_mask, fits_pattern
 from sdprune.pruning.methods import Method
 from sdprune.pruning.plans import load_plan
 from sdprune.pruning.spec import OwlSettings, PruneSpec
+from sdprune.pruning.structured.pruner import UnitPruner
+from sdprune.pruning.structured.sliced_unet import SlicedUNet2DConditionModel, UNet2DConditionModel
+from sdprune.pruning.structured.units import unit_counts
 
 # Still imported from here by the workflow and the CLI.
 __all__ = ["PrunedComponent", "prune_component"]
@@ -91,12 +100,18 @@ def prune_component(
     ``dense_statistics`` (input norms from the calibrate stage) stand in for the
     dense model's norms an OWL plan reads and for the first group's collection of
     a norms method; ``layer_sparsity`` overrides the uniform plan's per-layer sparsity.
+    Under the structured pattern, ``pipe.unet`` is replaced by its sliced copy.
     """
     started = time.perf_counter()
     module = get_component(pipe, component)
-    layers, skipped = _target_layers(module, component, spec)
-    target = _Target(pipe, component, module, layers, list(prompts), calibration or CalibrationSettings(),
+    target = _Target(pipe, component, module, {}, list(prompts), calibration or CalibrationSettings(),
                      dense_statistics)
+    if spec.pattern.sliced:
+        if layer_sparsity:
+            raise ValueError("the structured pattern removes the same fraction of units in every block")
+        return _prune_units(spec, target, started)
+    layers, skipped = _target_layers(module, component, spec)
+    target.layers = layers
     plan, outlier_ratios = load_plan(spec.choice.plan).plan_layers(  # step 1
         module, component, layers, spec, dense_norms=target.collect_dense_norms, owl=owl,
         layer_sparsity=layer_sparsity)
@@ -185,5 +200,57 @@ def _report(component: str, module: nn.Module, spec: PruneSpec, plan: Mapping[st
         "owl_outlier_ratios": outlier_ratios,
         "skipped_layers": skipped,
         **summary,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _prune_units(spec: PruneSpec, target: _Target, started: float) -> PrunedComponent:
+    """The structured pattern: units chosen and sliced group by group, then the U-Net swapped for its sliced class."""
+    pipe, component, module = target.pipe, target.component, target.module
+    if not isinstance(module, UNet2DConditionModel):
+        raise ValueError(f"the structured pattern slices the U-Net's transformer blocks, not the {component}")
+    dense = {"params": sum(p.numel() for p in module.parameters()), **unit_counts(module),
+             "target_weights": _target_weights(module, spec)}
+    pruner = UnitPruner(module, spec.sparsity)
+    target.layers = pruner.projections()
+    for names, stats in _group_statistics(target, spec.choice.method):
+        pruner.prune(names, stats)
+        del stats
+    sliced = SlicedUNet2DConditionModel.from_sliced(module, pruner.removed)
+    pipe.register_modules(**{component: sliced})
+    artifact = PruningArtifact(component, {}, removed_units=pruner.removed, weights=pruner.weights)
+    return PrunedComponent(artifact, _units_report(component, sliced, spec, dense, pruner, started))
+
+
+def _target_weights(module: nn.Module, spec: PruneSpec) -> int:
+    return sum(layer.weight.numel() for layer in find_layers(module, spec.scope).values())
+
+
+def _units_report(component: str, module: nn.Module, spec: PruneSpec, dense: dict, pruner: UnitPruner,
+                  started: float) -> dict:
+    """Parameters and units before and after; `realised_sparsity` is the fraction of the scope's weights
+    removed (sliced away, not zeroed: the zeros counted by the summary stay near none)."""
+    summary = component_summary(module, find_layers(module, spec.scope), requested=spec.sparsity)
+    after = {"params": sum(p.numel() for p in module.parameters()), **unit_counts(module),
+             "target_weights": summary["target_weights"]}
+    realised = 1 - after["target_weights"] / dense["target_weights"]
+    log.info("%s %s structured: %d -> %d parameters, %d -> %d heads, %d -> %d feed-forward units", component,
+             spec.method, dense["params"], after["params"], dense["heads"], after["heads"], dense["ff_units"],
+             after["ff_units"])
+    return {
+        "component": component,
+        "method": spec.method,
+        "pattern": str(spec.pattern),
+        "scope": spec.scope,
+        "planned_layer_sparsity": {name: spec.sparsity for name in pruner.units},
+        "owl_outlier_ratios": {},
+        "skipped_layers": [],
+        **summary,
+        "realised_sparsity": realised,
+        "params_before": dense["params"],
+        "params_after": after["params"],
+        "units_before": {"heads": dense["heads"], "ff_units": dense["ff_units"]},
+        "units_after": {"heads": after["heads"], "ff_units": after["ff_units"]},
+        "removed_units": pruner.removed,
         "seconds": time.perf_counter() - started,
     }

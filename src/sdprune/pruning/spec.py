@@ -4,7 +4,10 @@ A `PruneSpec` is created once (from a config grid, a CLI call or a path) and
 read by everything after it: the workflow's paths and wildcards are its `slug`,
 `prune_component` consumes it. Slugs are path-safe and parse back to the same
 spec: ``magnitude-unstructured-0.5``, ``sparsegpt-2of4-0.5-conv`` (Linear and
-Conv2d layers), ``wanda-unstructured-0.5-transformer``.
+Conv2d layers), ``wanda-unstructured-0.5-transformer``, ``sparsegpt-structured-0.3-transformer``
+(30 % of every transformer block's attention heads and feed-forward units removed;
+those units live in transformer blocks whatever the scope, which then only names
+the layers the report measures).
 """
 
 from __future__ import annotations
@@ -13,14 +16,14 @@ import re
 from dataclasses import dataclass
 
 from sdprune.pruning.masks import UNSTRUCTURED, Pattern, parse_pattern
-from sdprune.pruning.methods import MethodChoice, parse_method
+from sdprune.pruning.methods import PLANS, MethodChoice, parse_method
 
 # Layer scope -> slug suffix. "linear" (the paper's choice) has none.
 SCOPE_SUFFIXES = {"linear": "", "linear+conv": "-conv", "transformer": "-transformer"}
 # The slug grammar, field by field: the workflow's wildcard constraints are built from these too.
 FIELD_PATTERNS = {
     "method": r"[a-z][a-z0-9_]*",
-    "pattern": r"unstructured|[0-9]+of[0-9]+",
+    "pattern": r"unstructured|structured|[0-9]+of[0-9]+",
     "sparsity": r"0(\.[0-9]+)?",
     "scope": "|".join(re.escape(suffix) for suffix in SCOPE_SUFFIXES.values() if suffix),
 }
@@ -65,6 +68,8 @@ class PruneSpec:
             raise ValueError(f"sparsity {self.sparsity:g} is outside [0, 1)")
         if self.pattern.structured and abs(self.sparsity - self.pattern.sparsity) > 1e-9:
             raise ValueError(f"pattern {self.pattern} prunes exactly {self.pattern.sparsity:g}, not {self.sparsity:g}")
+        if self.pattern.sliced and self.method.partition("_")[0] in PLANS:
+            raise ValueError("an OWL plan varies sparsity per layer; the structured pattern removes units per block")
 
     @property
     def choice(self) -> MethodChoice:

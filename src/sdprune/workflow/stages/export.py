@@ -1,4 +1,8 @@
-"""export: a standalone pruned pipeline that `StableDiffusionPipeline.from_pretrained` loads."""
+"""export: a standalone pruned pipeline that `StableDiffusionPipeline.from_pretrained` loads.
+
+A structurally pruned U-Net has per-block shapes no U-Net config describes: its folder
+then carries its class's code, and loading needs ``trust_remote_code=True``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Sequence
 
 from sdprune.io import atomic_directory, read_json
 from sdprune.pruning.artifact import load_artifact, load_pruned_pipeline
+from sdprune.pruning.structured.portable import ship_model_code
 
 
 def export(*, artifact_dirs: Sequence[str | Path], out_dir: str | Path, model_dir: str | Path | None = None) -> Path:
@@ -22,6 +27,7 @@ def export(*, artifact_dirs: Sequence[str | Path], out_dir: str | Path, model_di
     pipe = load_pruned_pipeline(model_dir, artifacts, device="cpu", dtype=_saved_dtype(model_dir))
     with atomic_directory(out_dir) as tmp:
         pipe.save_pretrained(tmp, safe_serialization=True)
+        ship_model_code(pipe, tmp)  # a sliced U-Net's class travels with it (loaded with trust_remote_code=True)
     return Path(out_dir)
 
 
