@@ -32,20 +32,42 @@ def component_summary(
     *,
     requested: float,
 ) -> dict:
-    """Realised sparsity of one component over its target layers, with the counts behind it."""
+    """Realised sparsity of one component over its target layers, with the counts behind it.
+
+    Weights a structured prune sliced away count as pruned, against the dense shapes: a sliced
+    U-Net's sparsity is what it lost, not the zeros left in what it kept.
+    """
     per_layer = measure_layers(layers)
-    target = sum(item["numel"] for item in per_layer.values())
-    zeros = sum(item["zeros"] for item in per_layer.values())
-    total = sum(p.numel() for p in module.parameters())
+    sliced = sliced_weights(module, layers)
+    target = sum(item["numel"] for item in per_layer.values()) + sliced["weights"]
+    zeros = sum(item["zeros"] for item in per_layer.values()) + sliced["weights"]
+    total = sum(p.numel() for p in module.parameters()) + sliced["params"]
     return {
         "requested_sparsity": requested,
         "realised_sparsity": zeros / target if target else 0.0,
         "target_weights": target,
         "zeros": zeros,
+        "sliced_weights": sliced["weights"],
         "total_params": total,
         "zero_fraction_of_component": zeros / total if total else 0.0,
         "layers": per_layer,
     }
+
+
+def sliced_weights(module: nn.Module, layers: Mapping[str, nn.Module]) -> dict[str, int]:
+    """How many of ``layers``' weights (and of all parameters) a structured prune removed from ``module``,
+    counted against its dense twin built on the meta device; zeros for a module of full shape."""
+    config = getattr(module, "config", None)
+    if not getattr(config, "removed_units", None):
+        return {"weights": 0, "params": 0}
+    from diffusers import UNet2DConditionModel
+
+    with torch.device("meta"):
+        dense = UNet2DConditionModel.from_config({k: v for k, v in config.items() if k != "removed_units"})
+    dense_modules = dict(dense.named_modules())
+    weights = sum(dense_modules[name].weight.numel() - layer.weight.numel() for name, layer in layers.items())
+    params = sum(p.numel() for p in dense.parameters()) - sum(p.numel() for p in module.parameters())
+    return {"weights": weights, "params": params}
 
 
 def full_model_sparsity(components: Mapping[str, Mapping]) -> dict:
