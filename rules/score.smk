@@ -3,24 +3,6 @@
 # Optional (scoring.cmmd, scoring.image_reward): CMMD against cached reference embeddings, and
 # ImageReward, scored by its own rule in its own environment and merged into scores.json.
 
-IMAGE_REWARD_ENV = "../envs/image-reward.yml"  # image-reward's pins cannot live beside the stack (envs/README.md)
-CMMD_WEIGHTS = "resources/metrics/cmmd/" + (
-    "standin" if SCORING["metric_weights"] in ("standin", "scenes") else "ViT-L-14-336-openai"
-)
-IMAGE_REWARD_WEIGHTS = "resources/metrics/image_reward/ImageReward-v1.0"
-REFERENCE_EMBEDDINGS = f"{RESULTS}/scores/reference_embeddings_cmmd.safetensors"
-
-
-def scored_inputs(wildcards):
-    """The score rule's inputs: common.smk's, and those of the optional metrics switched on."""
-    inputs = score_inputs(wildcards)
-    if SCORING["cmmd"]:
-        inputs.update(cmmd_weights=CMMD_WEIGHTS, reference_cmmd=REFERENCE_EMBEDDINGS)
-    if SCORING["image_reward"]:
-        inputs["image_reward"] = run_path(wildcards.te, wildcards.unet, wildcards.seed, "image_reward.json")
-    return inputs
-
-
 
 rule reference_features:
     input:

@@ -115,23 +115,25 @@ def test_reference_embeddings_and_score_give_the_cmmd_of_the_two_sets(images, st
     from sdprune.io import load_tensors
     from sdprune.workflow.stages.reference_embeddings import reference_embeddings
     from sdprune.workflow.stages.reference_features import reference_features
-    from sdprune.workflow.stages.score import score
+    from sdprune.workflow.stages.score import _optional_metrics, score
 
-    reference_embeddings(images_dir=images / "clean", weights_dir=standin_clip, out_path=tmp_path / "ref.safetensors",
+    for name in ("clean", "noisier"):  # eight images each keep the stage's FID and CLIP passes short
+        (tmp_path / name).mkdir()
+        for image in sorted((images / name).glob("*.png"))[:8]:
+            (tmp_path / name / image.name).write_bytes(image.read_bytes())
+    reference_embeddings(images_dir=tmp_path / "clean", weights_dir=standin_clip, out_path=tmp_path / "ref.safetensors",
                          device="cpu", batch_size=4)
     reference = load_tensors(tmp_path / "ref.safetensors")["embeddings"].numpy()
     inception = save_standin_inception(tmp_path / "fid")
-    reference_features(images_dir=images / "clean", metrics_dir=inception, out_path=tmp_path / "fid.safetensors",
+    reference_features(images_dir=tmp_path / "clean", metrics_dir=inception, out_path=tmp_path / "fid.safetensors",
                        device="cpu")
-    prompts = [f"prompt {i}" for i in range(40)]
-    common = dict(images_dir=images / "noisier", prompts=prompts, fid={"clean": (inception, tmp_path / "fid.safetensors")},
-                  clip_dir=standin_clip, device="cpu", batch_size=6)
-    record = score(**common, out_path=tmp_path / "scores.json", cmmd=(standin_clip, tmp_path / "ref.safetensors"))
-    expected = mmd(folder_embeddings(images / "noisier", CmmdEmbedder(standin_clip)), reference)
+    record = score(images_dir=tmp_path / "noisier", prompts=[f"prompt {i}" for i in range(8)],
+                   fid={"clean": (inception, tmp_path / "fid.safetensors")}, clip_dir=standin_clip, device="cpu",
+                   out_path=tmp_path / "scores.json", cmmd=(standin_clip, tmp_path / "ref.safetensors"))
+    expected = mmd(folder_embeddings(tmp_path / "noisier", CmmdEmbedder(standin_clip)), reference)
     assert record["cmmd"] == pytest.approx(expected, rel=1e-9) and record["cmmd"] > 0
     assert json.loads((tmp_path / "scores.json").read_text())["cmmd"] == pytest.approx(expected, rel=1e-9)
-    without = score(**common, out_path=tmp_path / "plain.json")
-    assert "cmmd" not in without and "image_reward" not in without  # switched off: the record as before
+    assert _optional_metrics([], {}, None, None, "cpu", 8) == {}  # switched off: the record as before
 
 
 def test_switches_off_leave_the_score_params_and_runs_table_as_they_were():

@@ -215,3 +215,39 @@ def test_a_checkpoint_missing_weights_is_refused(standin_hub, tmp_path, monkeypa
     save_tensors(weights / ir.WEIGHTS_FILE, state)
     with pytest.raises(ValueError, match="lacks 1 of the model's weights"):
         ir.load_image_reward(weights)
+
+
+TINY_VIT_LAUNCHER = '''
+import runpy, sys
+from ImageReward.models.BLIP import blip_pretrain
+from ImageReward.models.BLIP.vit import VisionTransformer
+blip_pretrain.create_vit = lambda vit, size, *a, **k: (VisionTransformer(img_size=size, patch_size=16, embed_dim=64,
+                                                                         depth=1, num_heads=2), 64)
+assert sys.argv[1] == "-m"
+module, sys.argv = sys.argv[2], [sys.argv[2], *sys.argv[3:]]
+runpy.run_module(module, run_name="__main__")
+'''
+
+
+def test_the_pip_path_scores_in_another_interpreter_as_in_process(standin_hub, images, tmp_path, monkeypatch):
+    """scoring.image_reward_python: the stage runs the library's `main` in the named Python and reads its
+    rewards back. The named Python here is this one behind a launcher that applies the tiny ViT too."""
+    import stat
+
+    from sdprune.workflow.stages.score_image_reward import score_image_reward
+
+    serve_hub(monkeypatch, standin_hub)
+    weights = ir.fetch_image_reward(tmp_path / "weights")
+    (tmp_path / "launcher.py").write_text(TINY_VIT_LAUNCHER)
+    python = tmp_path / "python"
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{tmp_path / "launcher.py"}" "$@"\n')
+    python.chmod(python.stat().st_mode | stat.S_IEXEC)
+    images_dir = images[0].parent
+    prompts = ["a red square", "a dog", "two cats"]
+    there = score_image_reward(images_dir=images_dir, prompts=prompts, weights_dir=weights,
+                               out_path=tmp_path / "there.json", device="cpu", python=str(python))
+    here = score_image_reward(images_dir=images_dir, prompts=prompts, weights_dir=weights,
+                              out_path=tmp_path / "here.json", device="cpu")
+    assert there["interpreter"] == str(python) and there["num_images"] == 3
+    assert np.allclose(there["per_image"], here["per_image"], rtol=1e-6, atol=1e-7)
+    assert there["image_reward"] == pytest.approx(np.mean(here["per_image"]))

@@ -277,6 +277,11 @@ def write_image_reward_repo(repo_dir: str | Path, tokenizer_dir: str | Path, *, 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_image_reward(repo_dir / MED_CONFIG, tokenizer_dir)
+        # The package initialises its five-layer linear head with std 1/769: untrained, the head scales its
+        # input by ~1e-9 and every image gets the same reward. torch's default Linear init keeps rewards apart.
+        for layer in model.mlp.layers:
+            if isinstance(layer, nn.Linear):
+                layer.reset_parameters()
     state = OrderedDict((k, v.detach().float().contiguous()) for k, v in model.state_dict().items())
     with atomic_path(repo_dir / CHECKPOINT) as tmp:
         tmp.write_bytes(_torch_save_bytes(state))

@@ -99,14 +99,14 @@ def _local_tokenizer(tokenizer_dir: Path):
 def build_image_reward(med_config: str | Path, tokenizer_dir: str | Path, device: torch.device | str = "cpu"):
     """The package's `ImageReward` model as its constructor makes it (random weights), offline."""
     try:
-        from ImageReward import ImageReward as package
+        from ImageReward.ImageReward import ImageReward  # the class, from its module
         from ImageReward.models.BLIP import blip
     except ImportError as error:
         raise ImportError("ImageReward needs the `image-reward` package, in its own environment: "
                           "envs/image-reward.yml (conda) or envs/image-reward.txt (pip); see envs/README.md") from error
 
     with mock.patch.object(blip, "BertTokenizer", _local_tokenizer(Path(tokenizer_dir))):
-        return package.ImageReward(med_config=str(med_config), device=torch.device(device))
+        return ImageReward(med_config=str(med_config), device=torch.device(device))
 
 
 def load_image_reward(weights_dir: str | Path, device: torch.device | str = "cpu"):
