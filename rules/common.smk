@@ -178,6 +178,25 @@ def score_inputs(wildcards):
     return inputs
 
 
+# The optional metrics (scoring.cmmd, scoring.image_reward); ImageReward scores in its own environment.
+IMAGE_REWARD_ENV = "../envs/image-reward.yml"  # image-reward's pins cannot live beside the stack (envs/README.md)
+CMMD_WEIGHTS = "resources/metrics/cmmd/" + (
+    "standin" if SCORING["metric_weights"] in ("standin", "scenes") else "ViT-L-14-336-openai"
+)
+IMAGE_REWARD_WEIGHTS = "resources/metrics/image_reward/ImageReward-v1.0"
+REFERENCE_EMBEDDINGS = f"{RESULTS}/scores/reference_embeddings_cmmd.safetensors"
+
+
+def scored_inputs(wildcards):
+    """The score rule's inputs: score_inputs' and those of the optional metrics switched on."""
+    inputs = score_inputs(wildcards)
+    if SCORING["cmmd"]:
+        inputs.update(cmmd_weights=CMMD_WEIGHTS, reference_cmmd=REFERENCE_EMBEDDINGS)
+    if SCORING["image_reward"]:
+        inputs["image_reward"] = run_path(wildcards.te, wildcards.unet, wildcards.seed, "image_reward.json")
+    return inputs
+
+
 def requested_sparsity(wildcards):
     return {c: (s.sparsity if s else 0.0) for c, s in run_specs(wildcards).items()}
 

@@ -56,3 +56,38 @@ rule download_clip_weights:
     localrule: True
     script:
         "../scripts/download_clip_weights.py"
+
+
+# CMMD's embedding network: OpenAI CLIP ViT-L/14@336 through open_clip, or the seeded stand-in CLIP.
+rule download_cmmd_weights:
+    output:
+        weights=directory("resources/metrics/cmmd/{cmmd_net}"),
+        provenance="resources/metrics/cmmd/{cmmd_net}.provenance.json",
+    params:
+        stage=stage_settings("download_cmmd_weights"),
+    wildcard_constraints:
+        cmmd_net="ViT-L-14-336-openai|standin",
+    conda:
+        ENV
+    log:
+        "logs/metrics/download_cmmd_weights_{cmmd_net}.log",
+    localrule: True
+    script:
+        "../scripts/download_cmmd_weights.py"
+
+
+# ImageReward's checkpoint (stored as safetensors), med_config and BERT tokenizer. Only huggingface_hub
+# and torch are needed here, so it runs in the main environment; scoring needs ImageReward's own.
+rule download_image_reward_weights:
+    output:
+        weights=directory("resources/metrics/image_reward/ImageReward-v1.0"),
+        provenance="resources/metrics/image_reward/ImageReward-v1.0.provenance.json",
+    params:
+        stage=stage_settings("download_image_reward_weights"),
+    conda:
+        ENV
+    log:
+        "logs/metrics/download_image_reward_weights.log",
+    localrule: True
+    script:
+        "../scripts/download_image_reward_weights.py"

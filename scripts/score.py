@@ -1,4 +1,5 @@
-"""Rule score: FID (every configured protocol), CLIP score and paired signals of one run's images."""
+"""Rule score: FID (every configured protocol), CLIP score, paired signals, and where switched on CMMD and
+ImageReward (scored by rule score_image_reward) of one run's images."""
 
 from sdprune.workflow.stages.score import score
 from sdprune.evaluation.prompts import read_prompt_records
@@ -17,4 +18,6 @@ with snakemake_job(snakemake):
         device=snakemake.params.device,
         batch_size=stage["batch_size"],
         judge_prompts=stage.get("judge_prompts", False),  # present only for scene-world prompts
+        cmmd=(snakemake.input.cmmd_weights, snakemake.input.reference_cmmd) if stage.get("cmmd") else None,
+        image_reward_path=snakemake.input.get("image_reward"),
     )

@@ -16,7 +16,12 @@ random, so the scores are NOT comparable to published numbers.
 - `write_openai_clip_repo`: the open_clip files of the Hugging Face repo behind
   open_clip's `ViT-B-32`/`openai` tag (`timm/vit_base_patch32_clip_224.openai`):
   `open_clip_model.safetensors` (asked for first), `open_clip_pytorch_model.bin` (the
-  fallback) and `open_clip_config.json`, all float32 like the published files.
+  fallback) and `open_clip_config.json`, all float32 like the published files; with
+  ``model_name="ViT-L-14-336"``, CMMD's network (`timm/vit_large_patch14_clip_336.openai`).
+- `write_image_reward_repo`, `write_bert_tokenizer_repo`: THUDM/ImageReward's `ImageReward.pt` (a
+  pickled state dict, as published) and `med_config.json`, and the BERT tokenizer files its BLIP reads
+  (a stand-in vocabulary with bert-base-uncased's size and special ids). Building the checkpoint needs
+  the `image-reward` package, i.e. ImageReward's own environment.
 
 Both Inception files hold the same network. A randomly initialised Inception is useless
 for FID: with BatchNorm running statistics at 0/1 the activations shrink layer by layer
@@ -187,8 +192,10 @@ def openai_clip_config(model_name: str = "ViT-B-32", pretrained: str = "openai")
     return json.loads(json.dumps({"model_cfg": model_cfg, "preprocess_cfg": preprocess}))
 
 
-def write_openai_clip_repo(repo_dir: str | Path, *, seed: int = 0, include_bin: bool = True) -> Path:
-    """Write the open_clip files of the OpenAI ViT-B-32 hub repo into ``repo_dir``, seeded random weights.
+def write_openai_clip_repo(repo_dir: str | Path, *, seed: int = 0, include_bin: bool = True,
+                           model_name: str = "ViT-B-32", pretrained: str = "openai") -> Path:
+    """Write the open_clip files of an OpenAI CLIP hub repo (default ViT-B-32; CMMD's is ViT-L-14-336) into
+    ``repo_dir``, seeded random weights.
 
     ``repo_dir`` is the repository's own folder (for a hub served from disk, e.g.
     ``<hub>/models/`` + `openai_clip_hub_id()`). float32 tensors keyed as open_clip's
@@ -200,7 +207,7 @@ def write_openai_clip_repo(repo_dir: str | Path, *, seed: int = 0, include_bin: 
     import open_clip
     from safetensors.torch import save_file
 
-    config = openai_clip_config()
+    config = openai_clip_config(model_name, pretrained)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = open_clip.model.CLIP(**config["model_cfg"])
@@ -213,4 +220,69 @@ def write_openai_clip_repo(repo_dir: str | Path, *, seed: int = 0, include_bin: 
             tmp.write_bytes(_torch_save_bytes(state))
     with atomic_path(repo_dir / CLIP_CONFIG_FILE) as tmp:
         tmp.write_text(json.dumps(config, indent=2))
+    return repo_dir
+
+
+# BLIP's `configs/med_config.json`, which THUDM/ImageReward publishes beside its checkpoint.
+IMAGE_REWARD_MED_CONFIG = {
+    "architectures": ["BertModel"], "attention_probs_dropout_prob": 0.1, "hidden_act": "gelu",
+    "hidden_dropout_prob": 0.1, "hidden_size": 768, "initializer_range": 0.02, "intermediate_size": 3072,
+    "layer_norm_eps": 1e-12, "max_position_embeddings": 512, "model_type": "bert", "num_attention_heads": 12,
+    "num_hidden_layers": 12, "pad_token_id": 0, "type_vocab_size": 2, "vocab_size": 30524, "encoder_width": 768,
+    "add_cross_attention": True,
+}
+BERT_VOCAB_SIZE = 30522  # bert-base-uncased; BLIP adds [DEC] and [ENC]: med_config's 30524
+BERT_SPECIAL_IDS = {"[PAD]": 0, "[UNK]": 100, "[CLS]": 101, "[SEP]": 102, "[MASK]": 103}  # as in the real vocab
+
+
+def bert_standin_vocab() -> list[str]:
+    """A WordPiece vocabulary with bert-base-uncased's size and special-token ids: lower-case characters,
+    digits and punctuation, each also as a ``##`` continuation, then unused fillers. Any caption
+    tokenises (character by character), so the real tokenizer code runs on it."""
+    import string
+
+    pieces = list(string.ascii_lowercase + string.digits + string.punctuation)
+    words = pieces + [f"##{p}" for p in pieces]
+    vocab = [f"[unused{i}]" for i in range(BERT_VOCAB_SIZE)]
+    for token, index in BERT_SPECIAL_IDS.items():
+        vocab[index] = token
+    vocab[1000:1000 + len(words)] = words  # the real vocabulary's characters start near 1000 too
+    return vocab
+
+
+def write_bert_tokenizer_repo(repo_dir: str | Path) -> Path:
+    """The tokenizer files of `google-bert/bert-base-uncased` (vocab.txt, tokenizer_config.json), stand-in vocab."""
+    repo_dir = Path(repo_dir)
+    with atomic_path(repo_dir / "vocab.txt") as tmp:
+        tmp.write_text("\n".join(bert_standin_vocab()) + "\n")
+    with atomic_path(repo_dir / "tokenizer_config.json") as tmp:
+        tmp.write_text(json.dumps({"do_lower_case": True, "model_max_length": 512}))
+    return repo_dir
+
+
+def write_image_reward_repo(repo_dir: str | Path, tokenizer_dir: str | Path, *, seed: int = 0,
+                            med_config: dict | None = None) -> Path:
+    """Write THUDM/ImageReward's files into ``repo_dir``: `ImageReward.pt` (a pickled state dict of fp32 tensors,
+    seeded random weights of the package's own `ImageReward` class) and `med_config.json`.
+
+    Needs the `image-reward` package (its own environment): the state dict is the class's, built by the
+    package, never a hand-made copy. ``tokenizer_dir``: BERT tokenizer files the constructor reads
+    (`write_bert_tokenizer_repo`). ``med_config``: BLIP's (default) or a smaller one for tests.
+    """
+    from sdprune.evaluation.metrics.image_reward import CHECKPOINT, MED_CONFIG, build_image_reward
+
+    repo_dir = Path(repo_dir)
+    with atomic_path(repo_dir / MED_CONFIG) as tmp:
+        tmp.write_text(json.dumps(med_config or IMAGE_REWARD_MED_CONFIG, indent=2))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_image_reward(repo_dir / MED_CONFIG, tokenizer_dir)
+        # The package initialises its five-layer linear head with std 1/769: untrained, the head scales its
+        # input by ~1e-9 and every image gets the same reward. torch's default Linear init keeps rewards apart.
+        for layer in model.mlp.layers:
+            if isinstance(layer, nn.Linear):
+                layer.reset_parameters()
+    state = OrderedDict((k, v.detach().float().contiguous()) for k, v in model.state_dict().items())
+    with atomic_path(repo_dir / CHECKPOINT) as tmp:
+        tmp.write_bytes(_torch_save_bytes(state))
     return repo_dir

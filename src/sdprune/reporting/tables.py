@@ -10,7 +10,7 @@ import pandas as pd
 from sdprune.pruning.spec import PruneSpec
 from sdprune.io import atomic_path, read_json, write_text
 from sdprune.models.components import COMPONENTS
-from sdprune.reporting.metrics import ACCURACY_METRICS
+from sdprune.reporting.metrics import ACCURACY_METRICS, OPTIONAL_METRICS
 
 SHORT = {"text_encoder": "text", "unet": "unet"}  # a component's column prefix
 OTHER = {"text_encoder": "unet", "unet": "text"}  # the other component's column prefix
@@ -48,6 +48,7 @@ def run_row(model: str, run: dict, record: dict, scores: dict) -> dict:
         fid=scores["fid"],
         clip_score=scores["clip_score"],
         **scene_accuracies(scores),
+        **optional_metrics(scores),
         num_images=scores["num_images"],
         fid_protocol=scores.get("fid_protocol", "clean"),
         **other_protocols_fid(scores),
@@ -86,6 +87,11 @@ def scene_accuracies(scores: dict) -> dict:
     """The judge's accuracies, where the prompts were scene captions (other prompt sets have none:
     no column, so their tables stay as they were)."""
     return {name: scores[name] for name in ACCURACY_METRICS if name in scores}
+
+
+def optional_metrics(scores: dict) -> dict:
+    """CMMD and ImageReward where the run was scored with them (no column otherwise, as for the accuracies)."""
+    return {name: scores[name] for name in OPTIONAL_METRICS if name in scores}
 
 
 def has_values(table: pd.DataFrame, column: str) -> bool:

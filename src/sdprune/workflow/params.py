@@ -121,7 +121,37 @@ def score_params(config: Mapping) -> dict:
               "clip_model": scoring["clip_model"], "clip_pretrained": scoring["clip_pretrained"]}
     if judges_prompts(config):  # only then: every other config's params (and caches) stay as they were
         params["judge_prompts"] = True
+    for metric in ("cmmd", "image_reward"):  # likewise: a key only when switched on
+        if scoring.get(metric):
+            params[metric] = True
     return params
+
+
+@canonical
+def cmmd_weights_params(config: Mapping) -> dict:
+    from sdprune.evaluation.metrics.cmmd import MODEL_NAME, PRETRAINED
+
+    return {"model": MODEL_NAME, "pretrained": PRETRAINED, "seed": config["seed"]}
+
+
+@canonical
+def image_reward_weights_params(config: Mapping) -> dict:
+    from sdprune.evaluation.metrics.image_reward import CHECKPOINT, REPO_ID
+
+    return {"repo": REPO_ID, "checkpoint": CHECKPOINT}
+
+
+@canonical
+def reference_embeddings_params(config: Mapping) -> dict:
+    """CMMD's reference embeddings depend on the reference images and the embedding network alone."""
+    scoring = config["scoring"]
+    return {"batch_size": scoring["batch_size"], "metric_weights": scoring["metric_weights"],
+            "fid_reference": scoring["fid_reference"]}
+
+
+@canonical
+def image_reward_params(config: Mapping) -> dict:
+    return {"repo": image_reward_weights_params(config)["repo"]}
 
 
 @canonical
@@ -226,6 +256,10 @@ STAGE_SETTINGS: dict[str, Callable[[Mapping, Mapping[str, str]], dict]] = {
     "generate_images": _generate_images_settings,
     "reference_features": _reference_features_settings,
     "score": _settings_of_config(score_params),
+    "download_cmmd_weights": _settings_of_config(cmmd_weights_params),
+    "download_image_reward_weights": _settings_of_config(image_reward_weights_params),
+    "reference_embeddings": _settings_of_config(reference_embeddings_params),
+    "score_image_reward": _settings_of_config(image_reward_params),
     "aggregate_tables": _settings_of_config(aggregate_params),
     "paper_tables": _settings_of_config(report_params),
     "figures": _settings_of_config(report_params),
