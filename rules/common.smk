@@ -28,6 +28,7 @@ from sdprune.workflow.experiments import (
     expand_runs,
     experiment_kinds,
     infeasible_allocations,
+    method_scope,
     parse_spec_slug,
 )
 from sdprune.pruning.methods import parse_method
@@ -245,7 +246,7 @@ def showcase_dirs(wildcards):
 
 
 def cliff_score(component, method, sparsity):
-    spec = PruneSpec(method, "unstructured", float(sparsity), config["pruning"]["layers"])  # coarse grid and picks
+    spec = PruneSpec(method, "unstructured", float(sparsity), method_scope(config, method))  # coarse grid and picks
     te, unet = (spec.slug, DENSE) if component == "text_encoder" else (DENSE, spec.slug)
     return run_path(te, unet, SEED, "scores.json")
 

@@ -51,7 +51,8 @@ def test_text_encoder_norms_equal_brute_force(tiny_pipe, calibration_prompts, co
 
 
 def record_unet_timesteps(unet):
-    """The timestep of every U-Net call, by wrapping its forward (independent of the feed's hook)."""
+    """The timestep of every U-Net call, by wrapping its forward (independent of the feed's hook).
+    The U-Net's step weights are tested in test_obs_diff.py."""
     timesteps = []
     original = unet.forward
 
@@ -63,11 +64,6 @@ def record_unet_timesteps(unet):
     return timesteps
 
 
-def obs_diff_weight(step: int, total: int) -> float:
-    """w_i = wmin + (wmax - wmin) * ln(T - i) / ln T, wmin 0.8, wmax 1.2 (OBS-Diff's log_decrease)."""
-    return 0.8 + 0.4 * math.log(total - step) / math.log(total)
-
-
 def use_scheduler(pipe, name: str) -> None:
     from diffusers import DDIMScheduler, PNDMScheduler
 
@@ -75,41 +71,6 @@ def use_scheduler(pipe, name: str) -> None:
         pipe.scheduler = PNDMScheduler.from_config(pipe.scheduler.config, skip_prk_steps=True)
     else:
         pipe.scheduler = DDIMScheduler.from_config(pipe.scheduler.config)
-
-
-@pytest.mark.parametrize("scheduler,steps", [("ddim", 3), ("pndm", 4)])
-@pytest.mark.parametrize("kind", ["norms", "hessian"])
-def test_unet_statistics_weight_each_call_by_its_timestep(tiny_pipe, calibration_prompts, scheduler, steps, kind):
-    use_scheduler(tiny_pipe, scheduler)
-    layer_name = "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_q"
-    layer = find_layers(tiny_pipe.unet)[layer_name]
-    timesteps = record_unet_timesteps(tiny_pipe.unet)
-    recorded = record_inputs(layer)  # one input per U-Net call
-    settings = CalibrationSettings(num_steps=steps, timestep_weighting="log_decrease")
-    stats = collect_statistics({layer_name: layer}, make_feed(tiny_pipe, "unet", settings, calibration_prompts[:2]), kind=kind)[layer_name]
-
-    calls_per_prompt = steps + (scheduler == "pndm")  # PNDM calls the U-Net more often than num_steps
-    assert len(timesteps) == len(recorded) == 2 * calls_per_prompt
-    distinct = sorted(set(timesteps), reverse=True)  # step 0 the noisiest
-    assert len(distinct) == steps
-    weights = [obs_diff_weight(distinct.index(t), len(distinct)) for t in timesteps]
-    rows = [x.double().reshape(-1, x.shape[-1]) for x in recorded]
-    weighted_rows = sum(w * r.shape[0] for w, r in zip(weights, rows))
-    assert stats.weight_sum == pytest.approx(weighted_rows)
-    if kind == "norms":
-        expected = sum(w * r.pow(2).sum(0) for w, r in zip(weights, rows)).sqrt()
-        torch.testing.assert_close(stats.column_norms().double(), expected, rtol=1e-5, atol=1e-6)
-    else:
-        expected = 2 * sum(w * r.T @ r for w, r in zip(weights, rows)) / weighted_rows
-        torch.testing.assert_close(stats.hessian().double(), expected, rtol=1e-4, atol=1e-6)
-    # Classifier-free guidance: the U-Net sees the unconditional and conditional halves together.
-    assert recorded[0].shape[0] == 2
-
-
-def test_step_indices_group_repeated_timesteps():
-    from sdprune.pruning.calibration import step_indices
-
-    assert step_indices(torch.tensor([751, 501, 501, 251, 1])) == {751.0: 0, 501.0: 1, 251.0: 2, 1.0: 3}
 
 
 def test_hessian_equals_brute_force(tiny_pipe, calibration_prompts):

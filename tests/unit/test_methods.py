@@ -47,7 +47,7 @@ def test_sparsegpt_beats_wanda_beats_magnitude(pattern_text, seed):
     assert errors["sparsegpt"] < errors["wanda"] < errors["magnitude"], errors
 
 
-@pytest.mark.parametrize("name", BASE_METHODS)
+@pytest.mark.parametrize("name", BASE_METHODS + ["obs_diff"])
 @pytest.mark.parametrize("pattern_text", ["2:4", "4:8"])
 def test_every_method_holds_n_m(name, pattern_text):
     x, weight = correlated_layer(3, d_in=64, d_out=16)
@@ -94,7 +94,8 @@ def test_the_registry_imports_no_method_until_one_is_asked_for():
             "get_method('wanda'); after = sorted(m for m in sys.modules if m.startswith('sdprune.pruning.methods.')); "
             "print(names, before, after)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == ("['magnitude', 'sparsegpt', 'wanda', 'owl_magnitude', 'owl_sparsegpt', 'owl_wanda'] "
+    assert out.strip() == ("['magnitude', 'obs_diff', 'sparsegpt', 'wanda', 'owl_magnitude', 'owl_obs_diff', "
+                           "'owl_sparsegpt', 'owl_wanda'] "
                            "['sdprune.pruning.masks', 'sdprune.pruning.methods'] ['sdprune.pruning.methods.wanda']")
 
 
@@ -111,7 +112,7 @@ def test_runtime_modules_name_the_base_method_module():
 
 @pytest.mark.parametrize("name, reuses", [
     ("magnitude", False), ("wanda", True), ("sparsegpt", False),
-    ("owl_magnitude", True), ("owl_wanda", True), ("owl_sparsegpt", True),
+    ("owl_magnitude", True), ("owl_wanda", True), ("owl_sparsegpt", True), ("obs_diff", False), ("owl_obs_diff", True),
 ])
 def test_only_norm_methods_and_owl_plans_reuse_the_dense_norms(name, reuses):
     """The calibrate stage's output is an input of exactly these prune jobs."""

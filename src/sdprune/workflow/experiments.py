@@ -62,18 +62,25 @@ def _as_list(value: Any) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def component_specs(grid: Mapping | None, default_scope: str = "linear",
+def method_scope(config: Mapping, method: str) -> str:
+    """The layer scope of a grid that names none: the method's own (obs_diff: transformer), else
+    the config's `pruning.layers`."""
+    return parse_method(method).method.default_scope or config.get("pruning", {}).get("layers", "linear")
+
+
+def component_specs(grid: Mapping | None, config: Mapping,
                     sparsities: Iterable[float] | None = None) -> list[PruneSpec | None]:
     """Every spec of one component's grid; ``sparsities`` overrides the grid's (allocations)."""
     if not grid:
         return [None]
     specs = []
-    for method, pattern, sparsity, scope in itertools.product(
-        _as_list(grid["method"]), _as_list(grid.get("pattern", "unstructured")),
-        _as_list(grid["sparsity"]) if sparsities is None else list(sparsities),
-        _as_list(grid.get("layers", default_scope)),
-    ):
-        specs.append(PruneSpec(method, parse_pattern(pattern), float(sparsity), scope))
+    for method in _as_list(grid["method"]):
+        for pattern, sparsity, scope in itertools.product(
+            _as_list(grid.get("pattern", "unstructured")),
+            _as_list(grid["sparsity"]) if sparsities is None else list(sparsities),
+            _as_list(grid.get("layers", method_scope(config, method))),
+        ):
+            specs.append(PruneSpec(method, parse_pattern(pattern), float(sparsity), scope))
     return specs
 
 
@@ -99,17 +106,16 @@ def allocations(config: Mapping, experiment: Mapping) -> list[Allocation]:
 
 def _experiment_pairs(config: Mapping, experiment: Mapping):
     """(text spec, unet spec, allocation label) for every run an experiment asks for."""
-    scope = config.get("pruning", {}).get("layers", "linear")
     if experiment.get("zip"):  # paired sparsities: the i-th text encoder value with the i-th U-Net value
         text_grid, unet_grid = experiment["text_encoder"], experiment["unet"]
         for text_s, unet_s in zip(_as_list(text_grid["sparsity"]), _as_list(unet_grid["sparsity"])):
-            for text, unet in itertools.product(component_specs(text_grid, scope, [text_s]),
-                                                component_specs(unet_grid, scope, [unet_s])):
+            for text, unet in itertools.product(component_specs(text_grid, config, [text_s]),
+                                                component_specs(unet_grid, config, [unet_s])):
                 yield text, unet, None
         return
     if "total_sparsity" not in experiment:
-        for text, unet in itertools.product(component_specs(experiment.get("text_encoder"), scope),
-                                            component_specs(experiment.get("unet"), scope)):
+        for text, unet in itertools.product(component_specs(experiment.get("text_encoder"), config),
+                                            component_specs(experiment.get("unet"), config)):
             yield text, unet, None
         return
     for allocation in allocations(config, experiment):
@@ -117,8 +123,8 @@ def _experiment_pairs(config: Mapping, experiment: Mapping):
             continue
         label = f"{sparsity_slug(allocation.total)}@{allocation.ratio}"
         for text, unet in itertools.product(
-            component_specs(experiment["text_encoder"], scope, [allocation.text_encoder]),
-            component_specs(experiment["unet"], scope, [allocation.unet]),
+            component_specs(experiment["text_encoder"], config, [allocation.text_encoder]),
+            component_specs(experiment["unet"], config, [allocation.unet]),
         ):
             yield text, unet, label
 

@@ -91,8 +91,20 @@ def prune_params(config: Mapping, component: str, spec: PruneSpec) -> dict:
     params = {"spec": spec.slug, "owl": owl, "calibration": None, "num_prompts": 0, "dtype": config["model"]["dtype"]}
     if spec.choice.statistics:  # data-free methods do not depend on calibration settings
         calibration = calibration_params(config, component, spec.scope)
-        params.update(calibration=calibration["calibration"], num_prompts=calibration["num_prompts"])
+        params.update(calibration=_method_calibration(config, component, spec, calibration["calibration"]),
+                      num_prompts=calibration["num_prompts"])
     return params
+
+
+def _method_calibration(config: Mapping, component: str, spec: PruneSpec, settings: dict) -> dict:
+    """A method that calibrates its own way: obs_diff weights the U-Net's steps and groups its blocks
+    as `pruning.obs_diff` says (the method's own defaults where the config says nothing)."""
+    if spec.choice.method.name != "obs_diff":
+        return settings
+    from sdprune.pruning.methods.obs_diff import ObsDiffSettings
+
+    own = ObsDiffSettings(**config.get("pruning", {}).get("obs_diff", {}))
+    return {**settings, **own.overrides(component)}
 
 
 @canonical
@@ -207,10 +219,13 @@ def report_params(config: Mapping) -> dict:
 
 
 @canonical
-def cliff_params(config: Mapping) -> dict:
+def cliff_params(config: Mapping, method: str) -> dict:
+    """The search's settings; ``layers`` is the scope its runs prune (`experiments.method_scope`)."""
+    from sdprune.workflow.experiments import method_scope
+
     cliff = config["reporting"]["cliff"]
     return {"criterion": dict(cliff["criterion"]), "step": cliff["step"], "coarse": list(cliff["coarse"]),
-            "layers": config["pruning"]["layers"]}
+            "layers": method_scope(config, method)}
 
 
 def _settings_of_config(function: Callable[[Mapping], dict]) -> Callable[[Mapping, Mapping[str, str]], dict]:
@@ -241,6 +256,10 @@ def _generate_images_settings(config: Mapping, wildcards: Mapping[str, str]) -> 
     return generation_params(config, int(wildcards["seed"]))
 
 
+def _cliff_round_settings(config: Mapping, wildcards: Mapping[str, str]) -> dict:
+    return cliff_params(config, wildcards["method"])
+
+
 # rule -> its jobs' settings (config, wildcards) -> dict: the one table the rules and the cache read.
 STAGE_SETTINGS: dict[str, Callable[[Mapping, Mapping[str, str]], dict]] = {
     "download_model": _settings_of_config(model_params),
@@ -263,7 +282,7 @@ STAGE_SETTINGS: dict[str, Callable[[Mapping, Mapping[str, str]], dict]] = {
     "aggregate_tables": _settings_of_config(aggregate_params),
     "paper_tables": _settings_of_config(report_params),
     "figures": _settings_of_config(report_params),
-    "cliff_round": _settings_of_config(cliff_params),
+    "cliff_round": _cliff_round_settings,
     "cliff_series": _no_settings,
     "cliffs_table": _no_settings,
 }

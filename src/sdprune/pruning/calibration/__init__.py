@@ -11,9 +11,9 @@
 from sdprune.pruning.calibration.feeds import (
     DenoisingFeed,
     TextEncoderFeed,
+    call_steps,
     called_timestep,
     make_feed,
-    step_indices,
     timestep_weights,
 )
 from sdprune.pruning.calibration.groups import calibration_groups
@@ -36,7 +36,7 @@ from sdprune.pruning.calibration.statistics import (
 
 __all__ = [
     "STATISTIC_KINDS", "CalibrationSettings", "CalibrationState", "DenoisingFeed", "Feed", "LayerStatistics",
-    "StopForward", "TextEncoderFeed", "accumulator_class", "called_timestep", "calibration_groups", "capture_inputs",
-    "collect_statistics", "input_rows", "load_statistics", "make_feed", "save_statistics", "step_indices",
+    "StopForward", "TextEncoderFeed", "accumulator_class", "call_steps", "called_timestep", "calibration_groups",
+    "capture_inputs", "collect_statistics", "input_rows", "load_statistics", "make_feed", "save_statistics",
     "timestep_weights",
 ]

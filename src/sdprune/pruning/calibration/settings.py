@@ -17,7 +17,9 @@ class CalibrationSettings:
     # U-Net only: the denoising loop the statistics are collected over
     num_steps: int = 25
     guidance_scale: float = 7.5
-    timestep_weighting: str = "uniform"
+    timestep_weighting: str = "uniform"  # or "log_decrease" (OBS-Diff's), between these two weights:
+    timestep_wmin: float = 0.8  # the last step's weight
+    timestep_wmax: float = 1.2  # the first (noisiest) step's weight
     height: int | None = None
     width: int | None = None
     seed: int = 0

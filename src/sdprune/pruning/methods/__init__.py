@@ -35,6 +35,9 @@ class Method:
     prune_layer: LayerPruner
     updates_weights: bool = False  # True if kept weights change (the artifact then stores values)
     description: str = ""
+    # The layer scope a config grid that names no `layers` gets (OBS-Diff's: transformer);
+    # None: the config's `pruning.layers`.
+    default_scope: str | None = None
 
 
 PLANS = ("owl",)  # per-layer sparsity plans a method name can be prefixed with: owl_wanda
