@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--method", choices=available_methods(), required=True)
     prune.add_argument("--sparsity", type=_sparsity, required=True)
     prune.add_argument("--pattern", default="unstructured", help="'unstructured' or N:M, e.g. 2:4")
-    prune.add_argument("--layers", default="linear", choices=LAYER_SCOPES)
+    prune.add_argument("--layers", choices=LAYER_SCOPES,
+                       help="layer scope (default: the method's own, obs_diff: transformer; else linear)")
     prune.add_argument("--calibration-prompts", type=Path, help="text file, one prompt per line")
     prune.add_argument("--num-prompts", type=int, default=128)
     prune.add_argument("--device", default="auto")
@@ -94,10 +95,14 @@ def main(argv: list[str] | None = None) -> int:
         from sdprune.pruning.spec import PruneSpec
         from sdprune.workflow.stages.prune import prune
 
+        from sdprune.pruning.methods import parse_method
+
         try:
-            spec = PruneSpec(args.method, args.pattern, args.sparsity, args.layers)
+            method = parse_method(args.method).method
+            spec = PruneSpec(args.method, args.pattern, args.sparsity, args.layers or method.default_scope or "linear")
         except ValueError as error:
             sys.exit(f"error: {error}")
+        calibration = method.calibration_for(args.component, CalibrationSettings(seed=args.seed))
         prompts: list[str] = []
         if spec.choice.statistics:
             if not args.calibration_prompts:
@@ -105,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             prompts = read_prompt_file(args.calibration_prompts)[: args.num_prompts]
         report = prune(
             model_dir=args.model, component=args.component, spec=spec,
-            calibration=CalibrationSettings(seed=args.seed), prompts=prompts,
+            calibration=calibration, prompts=prompts,
             out_dir=args.out, device=args.device, dtype=args.dtype,
         )
         log.info("realised sparsity %.4f; artifact in %s", report["realised_sparsity"], args.out)

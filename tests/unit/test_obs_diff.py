@@ -255,3 +255,14 @@ def test_the_shared_obs_update_is_in_the_fingerprint_of_both_methods_and_no_othe
     shared.write_text(shared.read_text() + "\n# an edit\n")
     after = prints()
     assert {m for m in methods if before[m] != after[m]} == {"sparsegpt", "obs_diff", "owl_obs_diff"}
+
+
+def test_obs_diff_brings_its_own_calibration_where_a_caller_gives_none():
+    from sdprune.pruning.calibration.settings import CalibrationSettings
+    from sdprune.pruning.methods import get_method
+
+    method, base = get_method("obs_diff"), CalibrationSettings(seed=3)
+    unet = method.calibration_for("unet", base)
+    assert (unet.timestep_weighting, unet.groups, unet.sequential, unet.seed) == ("log_decrease", 4, True, 3)
+    assert method.calibration_for("text_encoder", base) == base  # no timesteps: calibrated as any method
+    assert get_method("sparsegpt").calibration_for("unet", base) == base

@@ -177,3 +177,10 @@ def test_the_shipped_unet_code_needs_only_torch_and_diffusers():
     imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
     assert imported <= {"__future__", "inspect", "typing", "torch", "diffusers"}
+
+
+def test_structured_obs_damps_as_sparsegpt_does():
+    from sdprune.pruning.methods._obs import DAMPING as SPARSEGPT_DAMPING
+    from sdprune.pruning.structured.obs import DAMPING
+
+    assert DAMPING == SPARSEGPT_DAMPING

@@ -104,7 +104,7 @@ def prune_component(
     """
     started = time.perf_counter()
     module = get_component(pipe, component)
-    target = _Target(pipe, component, module, {}, list(prompts), calibration or CalibrationSettings(),
+    target = _Target(pipe, component, module, {}, list(prompts), calibration or spec.choice.method.calibration_for(component, CalibrationSettings()),
                      dense_statistics)
     if spec.pattern.sliced:
         if layer_sparsity:

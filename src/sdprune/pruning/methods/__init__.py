@@ -22,7 +22,7 @@ import torch
 from sdprune.pruning.masks import Pattern
 
 if TYPE_CHECKING:  # annotation only: importing calibration here would tie every method user to it
-    from sdprune.pruning.calibration import LayerStatistics
+    from sdprune.pruning.calibration import CalibrationSettings, LayerStatistics
 
 # (weight (out, in) float32, statistics or None, sparsity, pattern) -> (new weight, keep-mask)
 LayerPruner = Callable[[torch.Tensor, "LayerStatistics | None", float, Pattern], "tuple[torch.Tensor, torch.Tensor]"]
@@ -38,6 +38,13 @@ class Method:
     # The layer scope a config grid that names no `layers` gets (OBS-Diff's: transformer);
     # None: the config's `pruning.layers`.
     default_scope: str | None = None
+    # The method's own calibration over a caller's defaults (component, base) -> settings; None: the base.
+    # The workflow applies it from the config; the CLI and library callers without settings get it here.
+    own_calibration: "Callable[[CalibrationSettings, str], CalibrationSettings] | None" = None
+
+    def calibration_for(self, component: str, base: "CalibrationSettings") -> "CalibrationSettings":
+        """``base`` with what this method sets for itself (obs_diff: the U-Net's step weighting and groups)."""
+        return self.own_calibration(base, component) if self.own_calibration else base
 
 
 PLANS = ("owl",)  # per-layer sparsity plans a method name can be prefixed with: owl_wanda

@@ -61,5 +61,5 @@ def prune_layer(weight: torch.Tensor, stats, sparsity: float, pattern: Pattern):
 
 
 METHOD = Method("obs_diff", statistics="hessian", prune_layer=prune_layer, updates_weights=True,
-                default_scope="transformer",
+                default_scope="transformer", own_calibration=DEFAULTS.calibration,
                 description="OBS with weight update on a timestep-weighted Hessian, K sequential groups")

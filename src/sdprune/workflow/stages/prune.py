@@ -27,7 +27,7 @@ def prune(*, model_dir: str | Path, component: str, spec: PruneSpec, calibration
     needs = spec.choice.statistics
     reuse = statistics_path is not None and spec.choice.reuses_dense_norms
     dense_stats = load_statistics(load_tensors(statistics_path)) if reuse else None
-    calibration = (calibration or CalibrationSettings()) if needs else None
+    calibration = (calibration or spec.choice.method.calibration_for(component, CalibrationSettings())) if needs else None
     result = prune_component(pipe, component, spec, prompts=prompts if needs else (), calibration=calibration,
                              owl=owl, dense_statistics=dense_stats)
     result.artifact.base_fingerprint = component_fingerprint(model_dir, component)
