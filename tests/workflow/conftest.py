@@ -59,9 +59,12 @@ def tiny_run(tmp_path_factory) -> Path:
     return workdir
 
 
-# What the toy tests read: the dense run, U-Net magnitude at the sweep's ends, and both cliff series
-# (their rounds evaluate the rest of the magnitude grid). A slice of `make demo`, which runs it all.
-TOY_RUNS = ("te=dense/unet=dense", "te=dense/unet=magnitude-unstructured-0.25", "te=dense/unet=magnitude-unstructured-0.75")
+# What the toy tests read: the dense run, U-Net magnitude at the sweep's ends, the methods at 50 % beside
+# OBS-Diff in each pattern, and both cliff series (their rounds evaluate the rest of the magnitude grid).
+# A slice of `make demo`, which runs it all.
+TOY_RUNS = ("te=dense/unet=dense", "te=dense/unet=magnitude-unstructured-0.25", "te=dense/unet=magnitude-unstructured-0.75",
+            "te=dense/unet=wanda-unstructured-0.5", "te=dense/unet=sparsegpt-unstructured-0.5",
+            *(f"te=dense/unet=obs_diff-{pattern}-0.5-transformer" for pattern in ("unstructured", "2of4", "structured")))
 TOY_TARGETS = [f"results/toy/runs/{run}/seed=0/scores.json" for run in TOY_RUNS] + [
     f"results/toy/cliffs/{component}/magnitude/final.json" for component in ("text_encoder", "unet")]
 

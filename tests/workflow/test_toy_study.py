@@ -71,3 +71,22 @@ def test_cliff_threshold_lies_between_the_last_good_and_the_first_bad_sparsity(t
         assert evaluated[state["first_bad"]] < state["dense_value"] - limit
         assert 0 < state["first_bad"] - state["threshold"] <= state["step"] + 1e-9
         assert all(s > state["threshold"] for s in evaluated if s not in good)
+
+
+def test_obs_diff_at_half_the_unet_is_at_least_as_faithful_as_magnitude_and_wanda(toy_run):
+    """OBS-Diff's claim, on a model that draws (its own layers: the transformer blocks; SparseGPT beside it)."""
+    accuracy = {spec: scores(toy_run, unet=spec)["prompt_accuracy"] for spec in (
+        "magnitude-unstructured-0.5", "wanda-unstructured-0.5", "sparsegpt-unstructured-0.5",
+        "obs_diff-unstructured-0.5-transformer")}
+    assert accuracy["obs_diff-unstructured-0.5-transformer"] >= max(accuracy["magnitude-unstructured-0.5"],
+                                                                    accuracy["wanda-unstructured-0.5"]), accuracy
+
+
+def test_only_the_structured_run_is_smaller_and_counts_fewer_flops(toy_run):
+    def cost(spec):
+        record = json.loads((toy_run / f"results/toy/runs/te=dense/unet={spec}/seed=0/generation.json").read_text())
+        return record["efficiency"]
+
+    sliced, masked = cost("obs_diff-structured-0.5-transformer"), cost("obs_diff-2of4-0.5-transformer")
+    assert sliced["parameters"] < sliced["dense_parameters"] and sliced["flops_per_step"] < sliced["dense_flops_per_step"]
+    assert masked["parameters"] == masked["dense_parameters"] and masked["flops_per_step"] == masked["dense_flops_per_step"]
