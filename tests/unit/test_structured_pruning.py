@@ -12,6 +12,7 @@ from diffusers.models.attention import FeedForward
 
 from sdprune.io import write_json
 from sdprune.models.build import build_pipeline
+from sdprune.models.components import find_layers
 from sdprune.models.loading import load_pipeline
 from sdprune.pruning.artifact import load_artifact, load_pruned_pipeline, save_artifact
 from sdprune.pruning.calibration import CalibrationSettings
@@ -78,6 +79,8 @@ def test_pruned_tiny_unet_has_exactly_the_expected_shapes():
     assert unit_counts(unet) == {"heads": 10, "ff_units": 320}
     assert result.report["units_before"] == {"heads": 20, "ff_units": 640}
     assert result.report["params_after"] == parameters(unet) < result.report["params_before"]
+    removed = result.report["target_weights"] - sum(m.weight.numel() for m in find_layers(unet, "transformer").values())
+    assert result.report["realised_sparsity"] == removed / result.report["target_weights"] > 0.4
     assert unet_output(unet).shape == (1, 4, 8, 8)
 
 

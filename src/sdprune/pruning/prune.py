@@ -209,8 +209,7 @@ def _prune_units(spec: PruneSpec, target: _Target, started: float) -> PrunedComp
     pipe, component, module = target.pipe, target.component, target.module
     if not isinstance(module, UNet2DConditionModel):
         raise ValueError(f"the structured pattern slices the U-Net's transformer blocks, not the {component}")
-    dense = {"params": sum(p.numel() for p in module.parameters()), **unit_counts(module),
-             "target_weights": _target_weights(module, spec)}
+    dense = {"params": sum(p.numel() for p in module.parameters()), **unit_counts(module)}
     pruner = UnitPruner(module, spec.sparsity)
     target.layers = pruner.projections()
     for names, stats in _group_statistics(target, spec.choice.method):
@@ -222,18 +221,12 @@ def _prune_units(spec: PruneSpec, target: _Target, started: float) -> PrunedComp
     return PrunedComponent(artifact, _units_report(component, sliced, spec, dense, pruner, started))
 
 
-def _target_weights(module: nn.Module, spec: PruneSpec) -> int:
-    return sum(layer.weight.numel() for layer in find_layers(module, spec.scope).values())
-
-
 def _units_report(component: str, module: nn.Module, spec: PruneSpec, dense: dict, pruner: UnitPruner,
                   started: float) -> dict:
-    """Parameters and units before and after; `realised_sparsity` is the fraction of the scope's weights
-    removed (sliced away, not zeroed: the zeros counted by the summary stay near none)."""
+    """Parameters and units before and after; the summary counts the weights sliced away against the dense
+    shapes, so its `realised_sparsity` is the fraction of the scope's weights removed."""
     summary = component_summary(module, find_layers(module, spec.scope), requested=spec.sparsity)
-    after = {"params": sum(p.numel() for p in module.parameters()), **unit_counts(module),
-             "target_weights": summary["target_weights"]}
-    realised = 1 - after["target_weights"] / dense["target_weights"]
+    after = {"params": sum(p.numel() for p in module.parameters()), **unit_counts(module)}
     log.info("%s %s structured: %d -> %d parameters, %d -> %d heads, %d -> %d feed-forward units", component,
              spec.method, dense["params"], after["params"], dense["heads"], after["heads"], dense["ff_units"],
              after["ff_units"])
@@ -246,7 +239,6 @@ def _units_report(component: str, module: nn.Module, spec: PruneSpec, dense: dic
         "owl_outlier_ratios": {},
         "skipped_layers": [],
         **summary,
-        "realised_sparsity": realised,
         "params_before": dense["params"],
         "params_after": after["params"],
         "units_before": {"heads": dense["heads"], "ff_units": dense["ff_units"]},
