@@ -1,6 +1,8 @@
 # generate-images stage: one PNG per evaluation prompt for a run (a pruned text encoder and
 # U-Net, or dense) at one base seed, plus the showcase prompts for the image grids.
 # Resumable: an interrupted job keeps its finished images in images.partial/.
+# generation's speed options (batch_size, compile, channels_last) are not params: the script reads
+# them from the config, so changing them reruns nothing (they do not change the images).
 
 
 rule generate_images:

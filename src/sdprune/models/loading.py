@@ -34,6 +34,45 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def resolve_dtype(name: str, device: str | torch.device = "auto") -> str:
+    """A dtype name, with 'auto' made concrete for ``device``: float16 on CUDA (half the memory, tensor
+    cores), float32 elsewhere (a CPU runs float16 slowly, some operations not at all)."""
+    if name != "auto":
+        torch_dtype(name)  # unknown names fail here, not at load time
+        return name
+    device = resolve_device(device) if isinstance(device, str) else device
+    return "float16" if device.type == "cuda" else "float32"
+
+
+# generation.attention -> the diffusers attention processor the U-Net and the VAE use. Both compute
+# softmax(QK^T / sqrt(d)) V; sdpa hands it to torch's fused kernels (flash / memory-efficient on a GPU),
+# default materialises the attention matrix (slower, more memory; kept to compare against).
+ATTENTION_PROCESSORS = {"sdpa": "AttnProcessor2_0", "default": "AttnProcessor"}
+
+
+def set_attention(pipe, kind: str) -> dict[str, str]:
+    """Give the U-Net's and the VAE's attention layers the ``kind`` processor; return what each
+    component now uses (the text encoder's is transformers' own `attn_implementation`)."""
+    import diffusers.models.attention_processor as processors
+
+    try:
+        processor_class = getattr(processors, ATTENTION_PROCESSORS[kind])
+    except KeyError:
+        raise ValueError(f"unknown attention {kind!r}; expected one of {sorted(ATTENTION_PROCESSORS)}") from None
+    for model in (pipe.unet, pipe.vae):
+        model.set_attn_processor(processor_class())
+    return attention_in_use(pipe)
+
+
+def attention_in_use(pipe) -> dict[str, str]:
+    """Each component's attention implementation, as found on the modules (not as assumed)."""
+    used = {name: sorted({type(p).__name__ for p in getattr(pipe, name).attn_processors.values()})
+            for name in ("unet", "vae")}
+    used = {name: "+".join(classes) for name, classes in used.items()}
+    used["text_encoder"] = str(getattr(pipe.text_encoder.config, "_attn_implementation", None))
+    return used
+
+
 def fetch_pipeline(source: str, out_dir: str | Path, *, revision: str | None = None, dtype: str = "float32",
                    seed: int = 0, training: dict | None = None) -> Path:
     """Save the pipeline named by ``source`` to ``out_dir``: a built-in name or a Hugging Face id.

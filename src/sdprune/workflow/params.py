@@ -107,11 +107,32 @@ def _method_calibration(config: Mapping, component: str, spec: PruneSpec, settin
     return {**settings, **own.overrides(component)}
 
 
+# `generation` keys that change how fast a run's images are made, not which images: kept out of the
+# generate stage's settings, so neither Snakemake nor the cache reruns a run for them (the script
+# reads them from the config). Images made with and without them differ by float rounding alone, at
+# most one 8-bit level in a few pixels (tests/unit/test_generation_speed_options.py), which is less
+# than the device already makes them differ, and the device is not a setting either.
+GENERATION_SPEED_OPTIONS = ("batch_size", "compile", "channels_last")
+
+
 @canonical
 def generation_params(config: Mapping, seed: int) -> dict:
-    """`GenerationSettings` keyword arguments for a run's images at ``seed``."""
-    return {"settings": dict(config["generation"], seed=int(seed)), "dtype": config["model"]["dtype"],
+    """`GenerationSettings` keyword arguments for a run's images at ``seed`` (the speed options aside:
+    `generation_speed_options`), the dtype the run's pipeline is loaded in, the showcase prompts."""
+    generation = config["generation"]
+    settings = {key: value for key, value in generation.items() if key not in (*GENERATION_SPEED_OPTIONS, "dtype")}
+    return {"settings": dict(settings, seed=int(seed)), "dtype": generation_dtype(config),
             "showcase": list(config["reporting"]["showcase_prompts"])}
+
+
+def generation_dtype(config: Mapping) -> str:
+    """generation.dtype, or the model's own where it is null ("auto" is resolved on the job's device)."""
+    return config["generation"].get("dtype") or config["model"]["dtype"]
+
+
+def generation_speed_options(config: Mapping) -> dict:
+    """The `GenerationSettings` keyword arguments that only change speed."""
+    return {key: config["generation"][key] for key in GENERATION_SPEED_OPTIONS if key in config["generation"]}
 
 
 def fid_protocols(config: Mapping) -> list[str]:
