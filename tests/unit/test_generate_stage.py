@@ -10,6 +10,7 @@ def test_generation_record_measures_the_step_against_dense(tiny_model_dir, tmp_p
                       settings=GenerationSettings(num_steps=2, batch_size=1, seed=0),
                       images_dir=tmp_path / "images", record_path=tmp_path / "generation.json", device="cpu")
     cost = record["efficiency"]
+    assert record["runtime"]["device"] == "cpu" and record["runtime"]["batch_size"] >= 1
     assert cost["parameters"] == cost["dense_parameters"] > 0
     assert cost["flops_per_step"] == cost["dense_flops_per_step"] > 0
     assert (cost["height"], cost["width"], cost["batch"]) == (64, 64, 2)  # the tiny model's native size, CFG

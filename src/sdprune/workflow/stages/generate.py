@@ -34,6 +34,7 @@ def generate(*, model_dir: str | Path, artifacts: Mapping[str, str | Path], requ
     record = {
         "accounting": accounting,
         "generation": manifest["settings"],
+        "runtime": manifest["runtime"],  # what the speed options resolved to: batch, dtype, attention, ...
         "scheduler_class": manifest["scheduler_class"],
         "num_images": manifest["num_images"],
         "seconds": seconds,
