@@ -11,9 +11,11 @@ checked on reading, so a flipped byte in its data is an error, not a wrong resul
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -114,7 +116,11 @@ def save_tensors(
     metadata = dict(metadata or {})
     metadata[DIGEST_KEY] = _digest(cpu, metadata)
     with atomic_path(path) as tmp:
-        save_file(cpu, str(tmp), metadata=metadata)
+        try:
+            save_file(cpu, str(tmp), metadata=metadata)
+        except SafetensorError as error:  # a failed write (disk full) as the OSError it is, not a parser error
+            code = re.search(r"os error (\d+)", str(error))
+            raise OSError(int(code.group(1)) if code else errno.EIO, f"writing failed ({error})", str(path)) from None
         _sort_metadata_in_header(tmp)
 
 
