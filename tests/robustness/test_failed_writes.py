@@ -9,14 +9,12 @@ the OSError (EFBIG instead of ENOSPC) from inside Python, PIL and safetensors' R
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+from tests.robustness.child import python_child
+
 LIMIT = 4096  # bytes: every writer below writes more
 
 CHILD = r'''
@@ -70,9 +68,7 @@ print(json.dumps(failures))
 @pytest.fixture(scope="module")
 def failed_writes(tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("full-disk")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
-    result = subprocess.run([sys.executable, "-c", CHILD, str(out), str(LIMIT)], capture_output=True, text=True,
-                            env=env, timeout=300)
+    result = python_child(CHILD, str(out), str(LIMIT))
     assert result.returncode == 0, result.stderr[-3000:]
     return out, json.loads(result.stdout.splitlines()[-1])
 
@@ -89,9 +85,7 @@ def test_a_failed_write_raises_and_leaves_nothing(failed_writes, writer):
 
 def test_the_same_writers_succeed_without_the_limit(tmp_path):
     """The check above is not vacuous: without the limit each writer leaves exactly its file."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
-    result = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path), str(1 << 40)], capture_output=True,
-                            text=True, env=env, timeout=300)
+    result = python_child(CHILD, str(tmp_path), str(1 << 40))
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout.splitlines()[-1]) == dict.fromkeys(WRITERS)
     assert {w: sorted(p.name for p in (tmp_path / w).iterdir()) for w in WRITERS} == {

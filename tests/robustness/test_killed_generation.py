@@ -3,26 +3,25 @@ byte-identical to an uninterrupted run's (each run in its own process, as a reru
 
 from __future__ import annotations
 
-import os
+import json
 import signal
-import subprocess
-import sys
+from dataclasses import asdict
 from pathlib import Path
 
-from sdprune.evaluation.generation import partial_dir
+from sdprune.evaluation.generation import GenerationSettings, generate_images, partial_dir
+from tests.robustness.child import python_child
 
-SRC = Path(__file__).resolve().parents[2] / "src"
+SETTINGS = GenerationSettings(num_steps=2, batch_size=2, seed=11)
 PROMPTS = ["A dog in a field", "A treehouse at night", "An ocean sunset", "The Eiffel Tower", "A red bus", "A bowl of soup"]
 
-# Generates PROMPTS into argv[2]; with argv[3] = k it SIGKILLs itself once k batches are on disk:
-# no Python cleanup runs, as when the OOM killer or a cluster's scheduler ends a job.
+# Generates the prompts argv[5:] into argv[2] with the settings argv[4]; with argv[3] = k it SIGKILLs
+# itself once k batches are on disk: no Python cleanup runs, as when the OOM killer ends a job.
 CHILD = r'''
-import os, signal, sys
+import json, os, signal, sys
 from sdprune.evaluation.generation import GenerationSettings, generate_images
 from sdprune.models.loading import load_pipeline
 
 model_dir, out, kill_after = sys.argv[1], sys.argv[2], int(sys.argv[3])
-prompts = sys.argv[4:]
 done = []
 
 
@@ -32,22 +31,20 @@ def maybe_die(last_index):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-generate_images(load_pipeline(model_dir), prompts, out, GenerationSettings(num_steps=2, batch_size=2, seed=11),
-                on_batch_done=maybe_die)
+settings = GenerationSettings(**json.loads(sys.argv[4]))
+generate_images(load_pipeline(model_dir), sys.argv[5:], out, settings, on_batch_done=maybe_die)
 '''
 
 
 def generate(model_dir: Path, out: Path, kill_after: int = 0) -> int:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))}
-    result = subprocess.run([sys.executable, "-c", CHILD, str(model_dir), str(out), str(kill_after), *PROMPTS],
-                            capture_output=True, text=True, env=env, timeout=600)
+    result = python_child(CHILD, str(model_dir), str(out), str(kill_after), json.dumps(asdict(SETTINGS)), *PROMPTS)
     assert result.returncode in (0, -signal.SIGKILL), result.stderr[-3000:]
     return result.returncode
 
 
-def test_a_killed_generation_resumes_to_the_same_bytes(tiny_model_dir, tmp_path):
+def test_a_killed_generation_resumes_to_the_same_bytes(tiny_model_dir, tiny_pipe, tmp_path):
     straight, resumed = tmp_path / "straight" / "images", tmp_path / "resumed" / "images"
-    assert generate(tiny_model_dir, straight) == 0
+    generate_images(tiny_pipe, PROMPTS, straight, SETTINGS)  # here, uninterrupted; the others in child processes
 
     assert generate(tiny_model_dir, resumed, kill_after=2) == -signal.SIGKILL
     assert not resumed.exists()  # nothing under the final name
