@@ -14,6 +14,7 @@ from PIL import Image
 from sdprune.evaluation.metrics.fid import folder_features
 from sdprune.io import CorruptFileError, load_tensors, read_image, read_json, read_tensor_metadata, save_tensors, write_json
 from sdprune.pruning.artifact import PruningArtifact, load_artifact, save_artifact
+from tests.robustness.child import python_child
 
 
 def _artifact(path):
@@ -169,3 +170,27 @@ def test_a_broken_json_record_is_named(tmp_path, damage):
     with pytest.raises(CorruptFileError) as caught:
         read_json(path)
     _assert_one_line_naming(caught.value, path, "JSON")
+
+
+JOB = r'''
+import sys
+from types import SimpleNamespace
+from sdprune.io import load_tensors
+from sdprune.workflow.jobs import snakemake_job
+
+job = SimpleNamespace(log=[sys.argv[1]], threads=1, rule="prune", output={})
+with snakemake_job(job):
+    load_tensors(sys.argv[2])
+'''
+
+
+def test_a_job_reading_a_corrupt_file_ends_on_one_line_naming_it(tmp_path):
+    """What a Snakemake job prints: the rule, the file, what is wrong; the traceback goes to its log."""
+    path = tmp_path / "artifact.safetensors"
+    _artifact(path)
+    path.write_bytes(path.read_bytes()[:-10])  # into the tensor data, after the header
+    result = python_child(JOB, str(tmp_path / "job.log"), str(path))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [f"prune: {path}: truncated safetensors file (its header describes "
+                                                  f"{path.stat().st_size + 10} bytes, file has {path.stat().st_size})"]
+    assert "Traceback" in (tmp_path / "job.log").read_text()
