@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import hashlib
 import json
 import os
@@ -47,6 +48,17 @@ def _default_permissions(path: Path, directory: bool = False) -> None:
     os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
 
 
+def _remove_stale_temporaries(final: Path, suffix: str) -> None:
+    """Remove what an earlier writer of ``final`` left when it was killed (SIGKILL, power loss) between
+    making its temporary and renaming it: nothing else would ever remove it, and a folder that holds
+    it (a generation's `.partial`) would carry it into its final place. Only the names mkstemp/mkdtemp
+    give for this very file (prefix, 8 random characters, suffix) are touched."""
+    stale = re.compile(rf"\.{re.escape(final.name)}\.[a-z0-9_]{{8}}{re.escape(suffix)}")
+    for entry in final.parent.glob(f".{glob.escape(final.name)}.*"):
+        if stale.fullmatch(entry.name):
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it into place on success.
@@ -56,6 +68,7 @@ def atomic_path(path: str | os.PathLike, *, suffix: str = "") -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(final, suffix or final.suffix)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix or final.suffix, dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
@@ -72,6 +85,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary directory beside ``path``; swap it into place on success."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(final, "")
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
     try:
         yield tmp

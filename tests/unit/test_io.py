@@ -88,3 +88,18 @@ def test_corrupt_file_error_is_one_line_with_the_path_first(tmp_path):
         read_json(tmp_path / "r.json")
     assert str(caught.value).startswith(f"{tmp_path / 'r.json'}: not valid JSON")
     assert caught.value.path == tmp_path / "r.json" and "\n" not in str(caught.value)
+
+
+def test_a_killed_writers_temporary_is_removed_by_the_next_write(tmp_path):
+    """SIGKILL between writing the temporary and renaming it leaves `.<name>.<8 chars><suffix>`; only
+    the next write of the same file may know it is stale."""
+    (tmp_path / ".out.json.ab_cd123.json").write_text("half")
+    (tmp_path / ".images.x1y2z3w4").mkdir()
+    (tmp_path / ".images.x1y2z3w4" / "000000.png").write_bytes(b"half")
+    keep = [".out.json.other.json", ".out.json.bak.abcdefgh.json", "out.json.ab_cd123.json"]  # not out.json's temporaries
+    for name in keep:
+        (tmp_path / name).write_text("someone else's")
+    write_json(tmp_path / "out.json", {"a": 1})
+    with atomic_directory(tmp_path / "images"):
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep + ["images", "out.json"])
