@@ -35,9 +35,9 @@ def paired_metrics(images: Sequence[Path], references: Sequence[Path], clip_scor
     if len(images) != len(references):
         raise ValueError(f"{len(images)} images but {len(references)} references")
     for image, reference in zip(images, references):  # else one would be resized to the other in silence
-        if image_size(image) != image_size(reference):
-            raise CorruptFileError(image, f"{image_size(image)} pixels, but its dense twin {reference} has "
-                                          f"{image_size(reference)}")
+        size, twin = image_size(image), image_size(reference)
+        if size != twin:
+            raise CorruptFileError(image, f"{size} pixels, but its dense twin {reference} has {twin}")
     clip_sim = []
     for start in range(0, len(images), batch_size):
         a = clip_scorer.image_embeddings(images[start : start + batch_size])
