@@ -54,8 +54,8 @@ def schema_problems(config: dict, schema_path: str | Path) -> list[str]:
 
 # What a key's value must look like, added to schema errors about it
 _HINTS = {
-    "sparsity": " (a sparsity must be a number in [0, 1))",
-    "total_sparsity": " (a sparsity must be a number in [0, 1))",
+    "sparsity": " (a sparsity must be in [0, 1))",
+    "total_sparsity": " (a sparsity must be in [0, 1))",
     "ratio": " (a ratio gives the text:image shares, like '75:25')",
 }
 
