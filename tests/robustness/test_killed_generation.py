@@ -55,7 +55,9 @@ def generate(model_dir: Path, out: Path, kill_at: str = "never") -> int:
     return result.returncode
 
 
-@pytest.mark.parametrize(("kill_at", "left"), [("after-batch-2", 4), ("mid-write-5", 4)])
+# Killed inside the third batch, its first image on disk only under its temporary name: the harder case
+# (a kill between batches, "after-batch-2", leaves the same finished images and no temporary).
+@pytest.mark.parametrize(("kill_at", "left"), [("mid-write-5", 4)])
 def test_a_killed_generation_resumes_to_the_same_bytes(tiny_model_dir, tiny_pipe, tmp_path, kill_at, left):
     straight, resumed = tmp_path / "straight" / "images", tmp_path / "resumed" / "images"
     generate_images(tiny_pipe, PROMPTS, straight, SETTINGS)  # here, uninterrupted; the others in child processes
