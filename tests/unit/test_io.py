@@ -58,3 +58,48 @@ def test_the_same_tensors_and_metadata_give_the_same_bytes_in_every_process(tmp_
     contents = {path.read_bytes() for path in files}
     assert len(contents) == 1
     assert b'"__metadata__":{"a":"va","b":"vb","c":"vc"' in contents.pop()
+
+
+def test_a_file_written_without_a_digest_still_loads(tmp_path):
+    """Files from other tools (open_clip's weights, older artifacts) have no digest to check."""
+    from safetensors.torch import save_file
+
+    save_file({"a": torch.arange(4.0)}, str(tmp_path / "plain.safetensors"), metadata={"kind": "plain"})
+    assert torch.equal(load_tensors(tmp_path / "plain.safetensors")["a"], torch.arange(4.0))
+
+
+def test_a_changed_tensor_fails_its_digest(tmp_path):
+    from sdprune.io import CorruptFileError
+
+    path = tmp_path / "t.safetensors"
+    save_tensors(path, {"a": torch.zeros(4)})
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0x01  # the last float's top byte: still a valid file, a different tensor
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptFileError, match="do not match the digest"):
+        load_tensors(path)
+
+
+def test_corrupt_file_error_is_one_line_with_the_path_first(tmp_path):
+    from sdprune.io import CorruptFileError, read_json
+
+    (tmp_path / "r.json").write_text('{"fid": 1')
+    with pytest.raises(CorruptFileError) as caught:
+        read_json(tmp_path / "r.json")
+    assert str(caught.value).startswith(f"{tmp_path / 'r.json'}: not valid JSON")
+    assert caught.value.path == tmp_path / "r.json" and "\n" not in str(caught.value)
+
+
+def test_a_killed_writers_temporary_is_removed_by_the_next_write(tmp_path):
+    """SIGKILL between writing the temporary and renaming it leaves `.<name>.<8 chars><suffix>`; only
+    the next write of the same file may know it is stale."""
+    (tmp_path / ".out.json.ab_cd123.json").write_text("half")
+    (tmp_path / ".images.x1y2z3w4").mkdir()
+    (tmp_path / ".images.x1y2z3w4" / "000000.png").write_bytes(b"half")
+    keep = [".out.json.other.json", ".out.json.bak.abcdefgh.json", "out.json.ab_cd123.json"]  # not out.json's temporaries
+    for name in keep:
+        (tmp_path / name).write_text("someone else's")
+    write_json(tmp_path / "out.json", {"a": 1})
+    with atomic_directory(tmp_path / "images"):
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep + ["images", "out.json"])

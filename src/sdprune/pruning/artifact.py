@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from sdprune.io import load_tensors, read_tensor_metadata, save_tensors
+from sdprune.io import CorruptFileError, load_tensors, read_tensor_metadata, save_tensors
 from sdprune.pruning.masks import apply_mask
 
 log = logging.getLogger(__name__)
@@ -76,14 +76,34 @@ def save_artifact(path: str | Path, artifact: PruningArtifact) -> None:
 def load_artifact(path: str | Path) -> PruningArtifact:
     metadata = read_tensor_metadata(path)
     if metadata.get("format") not in (FORMAT, STRUCTURED_FORMAT):
-        raise ValueError(f"{path} is not an sdprune artifact (format {metadata.get('format')!r})")
-    shapes = json.loads(metadata["shapes"])
+        raise CorruptFileError(path, f"not an sdprune artifact (format {metadata.get('format')!r})")
+    try:
+        shapes = json.loads(metadata["shapes"])
+        removed_units = json.loads(metadata.get("removed_units", "{}"))
+        component = metadata["component"]
+    except (KeyError, json.JSONDecodeError) as error:
+        raise CorruptFileError(path, f"artifact metadata unreadable ({type(error).__name__}: {error})") from None
     tensors = load_tensors(path)
+    _check_layers(path, shapes, tensors)
     masks = {name: unpack_mask(tensors[f"{name}.mask"], tuple(shape)) for name, shape in shapes.items()}
     values = {name: tensors[f"{name}.values"] for name in shapes if f"{name}.values" in tensors}
+    for name, kept in values.items():
+        if kept.numel() != int(masks[name].sum()):
+            raise CorruptFileError(path, f"{name}: {kept.numel()} kept values for {int(masks[name].sum())} kept weights")
     weights = {key.removesuffix(".weight"): tensor for key, tensor in tensors.items() if key.endswith(".weight")}
-    return PruningArtifact(metadata["component"], masks, values, metadata.get("base_fingerprint", ""),
-                           json.loads(metadata.get("removed_units", "{}")), weights)
+    return PruningArtifact(component, masks, values, metadata.get("base_fingerprint", ""), removed_units, weights)
+
+
+def _check_layers(path, shapes: Mapping[str, list[int]], tensors: Mapping[str, torch.Tensor]) -> None:
+    """Every recorded layer has a packed mask of exactly its size (unpacking a short one would pad it with zeros)."""
+    for name, shape in shapes.items():
+        packed = tensors.get(f"{name}.mask")
+        if packed is None:
+            raise CorruptFileError(path, f"{name}: its shape is recorded but its mask is missing")
+        expected = (int(np.prod(shape)) + 7) // 8
+        if packed.dtype != torch.uint8 or packed.numel() != expected:
+            raise CorruptFileError(path, f"{name}: packed mask of {packed.numel()} bytes ({packed.dtype}) for "
+                                         f"shape {shape} ({expected} bytes expected)")
 
 
 def pruned_weight(weight: torch.Tensor, mask: torch.Tensor, values: torch.Tensor | None) -> torch.Tensor:

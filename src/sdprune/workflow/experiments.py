@@ -182,6 +182,18 @@ def _check_model(config: Mapping) -> list[str]:
     return []
 
 
+def _check_scheduler(config: Mapping) -> list[str]:
+    name = config.get("generation", {}).get("scheduler")
+    if name is None:
+        return []
+    import diffusers  # lazy: only the named class's module is imported
+
+    if not name.endswith("Scheduler") or not hasattr(getattr(diffusers, name, None), "from_config"):
+        return [f"generation.scheduler: unknown diffusers scheduler {name!r} (e.g. DDIMScheduler, "
+                "EulerDiscreteScheduler; null keeps the model's own)"]
+    return []
+
+
 def _check_grid(where: str, grid: Mapping, allocated: bool) -> list[str]:
     problems = []
     methods = _as_list(grid["method"])
@@ -222,7 +234,7 @@ def _spec_problems(where: str, pattern: Pattern, sparsities: list) -> list[str]:
 
 def check_config(config: Mapping) -> list[str]:
     """Problems the JSON schema cannot see. An empty list means the config is usable."""
-    problems = _check_model(config)
+    problems = _check_model(config) + _check_scheduler(config)
     for experiment in config["experiments"]:
         where = f"experiments[{experiment['name']}]"
         allocated = "total_sparsity" in experiment
@@ -240,7 +252,7 @@ def check_config(config: Mapping) -> list[str]:
                                 f"(got {lengths[0]} and {lengths[1]})")
         if allocated and ("ratio" not in experiment):
             problems.append(f"{where}: total_sparsity needs a text:image ratio")
-        elif allocated:
+        elif allocated and not problems:  # an unknown model has no known sizes: one problem, said once
             try:
                 allocations(config, experiment)
             except ValueError as error:

@@ -46,11 +46,31 @@ def schema_problems(config: dict, schema_path: str | Path) -> list[str]:
     problems = []
     for error in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
         cause = best_match([error])
-        message = cause.message
-        if cause.validator in ("maximum", "exclusiveMaximum", "minimum") and "sparsity" in map(str, cause.absolute_path):
-            message += " (a sparsity must be in [0, 1))"
-        problems.append(f"{_where(cause.absolute_path)}: {message}")
+        keys = [str(part) for part in cause.absolute_path if not isinstance(part, int)]
+        hint = _HINTS.get(keys[-1] if keys else "", "")
+        problems.append(f"{_where(cause.absolute_path)}: {_message(cause)}{hint}")
     return problems
+
+
+# What a key's value must look like, added to schema errors about it
+_HINTS = {
+    "sparsity": " (a sparsity must be in [0, 1))",
+    "total_sparsity": " (a sparsity must be in [0, 1))",
+    "ratio": " (a ratio gives the text:image shares, like '75:25')",
+}
+
+
+def _message(cause) -> str:
+    """jsonschema's message, except for a value that is none of a `oneOf`'s types: jsonschema says only
+    'not valid under any of the given schemas'; this names the types."""
+    if cause.validator in ("oneOf", "anyOf") and cause.context and all(e.validator == "type" for e in cause.context):
+        types = dict.fromkeys(str(t) for e in cause.context for t in _as_list(e.validator_value))
+        return f"{cause.instance!r} is not of type " + " or ".join(repr(t) for t in types)
+    return cause.message
+
+
+def _as_list(value) -> list:
+    return list(value) if isinstance(value, list) else [value]
 
 
 def scene_problems(config: dict) -> list[str]:

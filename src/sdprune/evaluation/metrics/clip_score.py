@@ -13,7 +13,8 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
+
+from sdprune.io import read_image
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class ClipScorer:
     @torch.no_grad()
     def image_embeddings(self, images: Sequence[str | Path]) -> torch.Tensor:
         """L2-normalised image embeddings, (N, D)."""
-        pixels = torch.stack([self.preprocess(Image.open(p).convert("RGB")) for p in images])
+        pixels = torch.stack([self.preprocess(read_image(p).convert("RGB")) for p in images])
         return self.model.encode_image(pixels.to(self.device), normalize=True)
 
     @torch.no_grad()

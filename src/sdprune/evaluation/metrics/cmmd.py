@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from sdprune.io import read_image
+
 SIGMA = 10.0  # the released code's _SIGMA: the RBF kernel's bandwidth
 SCALE = 1000.0  # the released code's _SCALE: puts CMMD in a readable range
 MODEL_NAME, PRETRAINED = "ViT-L-14-336", "openai"  # open_clip's name for the released embedding network
@@ -88,8 +90,8 @@ class CmmdEmbedder:
         """(B, 3, size, size) normalised pixels, as the released code feeds its network."""
         arrays = []
         for file in files:
-            with Image.open(file) as image:
-                arrays.append(np.asarray(centre_crop_resize(image.convert("RGB"), self.size), dtype=np.float32))
+            image = read_image(file).convert("RGB")
+            arrays.append(np.asarray(centre_crop_resize(image, self.size), dtype=np.float32))
         batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2) / 255.0  # (B, 3, H, W) in [0, 1]
         return (batch - self.mean) / self.std
 

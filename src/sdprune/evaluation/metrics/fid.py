@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from sdprune.io import load_tensors
+from sdprune.io import image_size, load_tensors, read_image
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +69,9 @@ def paper_pixels(path: str | Path) -> np.ndarray:
     (main.py, the README's entry point, passes the generated folder to pytorch-fid *without*
     step 2; the experiment scripts normalise both folders, and we follow them.)
     """
-    with Image.open(path) as stored:
-        stored_as_jpeg = stored.format == "JPEG"
-        image = stored.convert("RGB")
+    stored = read_image(path)
+    stored_as_jpeg = stored.format == "JPEG"
+    image = stored.convert("RGB")
     if not stored_as_jpeg:  # step 1
         image = jpeg_round_trip(image)
     image = image.resize(PAPER_SIZE, resample=Image.BICUBIC)  # step 2
@@ -205,6 +205,8 @@ def folder_features(folder: str | Path, extractor, *, device: torch.device | str
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown FID protocol {protocol!r}; expected one of {sorted(PROTOCOLS)}")
     device = torch.device(device)
+    for file in image_files(folder):  # checksums first: clean-fid's reader would fail without naming the file
+        image_size(file)
     if protocol == "clean":
         feats = get_folder_features(str(folder), model=extractor, num_workers=num_workers, batch_size=batch_size,
                                     device=device, mode="clean", verbose=False)

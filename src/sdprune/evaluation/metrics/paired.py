@@ -11,11 +11,12 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
+
+from sdprune.io import CorruptFileError, image_size, read_image
 
 
 def _pixels(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB"))
+    return np.asarray(read_image(path).convert("RGB"))
 
 
 def ssim_psnr(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -33,6 +34,10 @@ def paired_metrics(images: Sequence[Path], references: Sequence[Path], clip_scor
     """Per-image CLIP image similarity, SSIM and PSNR of ``images`` against ``references``."""
     if len(images) != len(references):
         raise ValueError(f"{len(images)} images but {len(references)} references")
+    for image, reference in zip(images, references):  # else one would be resized to the other in silence
+        size, twin = image_size(image), image_size(reference)
+        if size != twin:
+            raise CorruptFileError(image, f"{size} pixels, but its dense twin {reference} has {twin}")
     clip_sim = []
     for start in range(0, len(images), batch_size):
         a = clip_scorer.image_embeddings(images[start : start + batch_size])

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
 
+from sdprune.io import read_image
 from sdprune.scenes import judge
 
 
@@ -32,5 +32,4 @@ def judge_images(files: Sequence[str | Path], captions: Sequence[str]) -> tuple[
 
 def _pixels(file: str | Path) -> np.ndarray:
     """(H, W, 3) uint8."""
-    with Image.open(file) as image:
-        return np.asarray(image.convert("RGB"))
+    return np.asarray(read_image(file).convert("RGB"))
