@@ -59,6 +59,19 @@ def _remove_stale_temporaries(final: Path, suffix: str) -> None:
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink(missing_ok=True)
 
 
+def discard_temporaries(folder: str | os.PathLike) -> int:
+    """Remove every temporary that killed atomic writers left in ``folder`` (hidden `.<name>.<8 chars>...`
+    entries); returns how many. Only for a folder one job writes to, before it writes: a live writer's
+    temporary looks the same."""
+    leftover = re.compile(r"\..+\.[a-z0-9_]{8}(\.[^.]*)?")
+    removed = 0
+    for entry in Path(folder).iterdir():
+        if leftover.fullmatch(entry.name):
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it into place on success.
@@ -68,7 +81,8 @@ def atomic_path(path: str | os.PathLike, *, suffix: str = "") -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(final, suffix or final.suffix)
+    # No scan for an earlier writer's leftovers here: listing the folder at every write is quadratic in a
+    # generation's 10,000 images. A folder that becomes a final one is cleaned once (`discard_temporaries`).
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix or final.suffix, dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)

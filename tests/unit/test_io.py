@@ -3,7 +3,7 @@ import os
 import pytest
 import torch
 
-from sdprune.io import atomic_directory, atomic_path, load_tensors, save_tensors, write_json
+from sdprune.io import atomic_directory, atomic_path, discard_temporaries, load_tensors, save_tensors, write_json
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
@@ -90,16 +90,18 @@ def test_corrupt_file_error_is_one_line_with_the_path_first(tmp_path):
     assert caught.value.path == tmp_path / "r.json" and "\n" not in str(caught.value)
 
 
-def test_a_killed_writers_temporary_is_removed_by_the_next_write(tmp_path):
-    """SIGKILL between writing the temporary and renaming it leaves `.<name>.<8 chars><suffix>`; only
-    the next write of the same file may know it is stale."""
-    (tmp_path / ".out.json.ab_cd123.json").write_text("half")
+def test_a_killed_writers_temporaries_are_discarded_and_nothing_else(tmp_path):
+    """SIGKILL between writing the temporary and renaming it leaves `.<name>.<8 chars><suffix>`; the next
+    write of a directory removes its own, `discard_temporaries` every one in a folder."""
+    (tmp_path / ".000001.png.ab_cd123.png").write_text("half")
+    (tmp_path / ".manifest.json.k2l3m4n5.json").write_text("half")
     (tmp_path / ".images.x1y2z3w4").mkdir()
     (tmp_path / ".images.x1y2z3w4" / "000000.png").write_bytes(b"half")
-    keep = [".out.json.other.json", ".out.json.bak.abcdefgh.json", "out.json.ab_cd123.json"]  # not out.json's temporaries
+    keep = ["000000.png", ".keep.json.other.json", "out.json.ab_cd123.json"]  # not a temporary's name
     for name in keep:
         (tmp_path / name).write_text("someone else's")
-    write_json(tmp_path / "out.json", {"a": 1})
     with atomic_directory(tmp_path / "images"):
         pass
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep + ["images", "out.json"])
+    assert not (tmp_path / ".images.x1y2z3w4").exists()
+    assert discard_temporaries(tmp_path) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep + ["images"])

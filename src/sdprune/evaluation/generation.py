@@ -28,7 +28,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 from tqdm.auto import tqdm
 
-from sdprune.io import atomic_path, write_json
+from sdprune.io import atomic_path, discard_temporaries, write_json
 from sdprune.models.loading import attention_in_use, set_attention
 from sdprune.seeding import derive_seed
 
@@ -91,6 +91,8 @@ def generate_images(
     out_dir = Path(out_dir)
     work = partial_dir(out_dir)
     work.mkdir(parents=True, exist_ok=True)
+    if discard_temporaries(work):  # a killed run's half-written image would move into out_dir with the rest
+        log.info("removed temporaries a killed run left in %s", work)
     set_scheduler(pipe, settings.scheduler)
     device = pipe.unet.device
     seeds = [derive_seed(settings.seed, i) for i in range(len(prompts))]
