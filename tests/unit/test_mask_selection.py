@@ -35,7 +35,7 @@ SCORES = {
                                        0.0, torch.rand(96, 64, generator=torch.Generator().manual_seed(3))),
     "all equal": lambda: torch.full((33, 17), 0.25),
     "continuous": lambda: torch.randn(300, 200, generator=torch.Generator().manual_seed(4)).abs(),
-    "one radix bucket": lambda: 1.0 + torch.randint(0, 50, (80, 80), generator=torch.Generator().manual_seed(5)) * 2**-20,
+    "values a hair apart": lambda: 1.0 + torch.randint(0, 50, (80, 80), generator=torch.Generator().manual_seed(5)) * 2**-20,
     "negative (no radix step)": lambda: tied_scores((64, 64), 5, 6) - 0.5,
     "minus zero among zeros": lambda: torch.tensor([[0.0, -0.0, 1.0, 0.0], [-0.0, 2.0, 0.0, -0.0]]),
     "float64": lambda: tied_scores((50, 60), 4, 7, torch.float64),
@@ -63,6 +63,9 @@ def test_nan_scores_go_last_as_the_sort_puts_them():
     assert torch.equal(mask_per_matrix(scores, 0.75), sorted_per_matrix(scores, 0.75))
     assert torch.equal(mask_per_row(scores, 0.75), sorted_per_row(scores, 0.75))
     assert mask_per_matrix(scores, 0.5)[0, 0]  # a NaN is never among the lowest while numbers remain
+    tied = torch.tensor([[0.5, 0.5, float("nan"), 0.5, 0.5, 0.5]])  # 3 of the 5 ties go, the NaN stays
+    assert torch.equal(mask_per_row(tied, 0.5), sorted_per_row(tied, 0.5))
+    assert torch.equal(mask_per_matrix(tied, 0.5), sorted_per_matrix(tied, 0.5))
 
 
 def test_ties_straddling_the_cut_leave_the_latest_ones():

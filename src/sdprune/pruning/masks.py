@@ -16,13 +16,13 @@ import math
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 _NM = re.compile(r"^(\d+):(\d+)$")
 # s * n can land a hair below the integer it stands for (0.29 * 100 = 28.999999999999996);
 # such a product counts as that integer instead of flooring to one less.
 _COUNT_TOLERANCE = 1e-6
-_INF_BUCKET = 0x7F80  # top 16 bits of float32 +inf; NaNs lie at and above it
 
 
 @dataclass(frozen=True, order=True)
@@ -83,7 +83,7 @@ def mask_per_matrix(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
     k = prune_count(scores.numel(), sparsity)
     if not k:
         return torch.ones(scores.shape, dtype=torch.bool, device=scores.device)
-    return _keep_above_lowest(scores.reshape(-1), k).reshape(scores.shape)
+    return _keep_above_lowest(scores.reshape(1, -1), k).reshape(scores.shape)
 
 
 def mask_per_row(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
@@ -95,67 +95,33 @@ def mask_per_row(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
     per_row = prune_count(scores.shape[1], sparsity)
     if not per_row:
         return torch.ones_like(scores, dtype=torch.bool)
-    if scores.isnan().any():  # NaN compares false with everything: only the sort orders it (last)
-        keep = torch.ones_like(scores, dtype=torch.bool)
-        return keep.scatter_(1, torch.sort(scores, dim=1, stable=True).indices[:, :per_row], False)
-    threshold = torch.kthvalue(scores, per_row, dim=1, keepdim=True).values  # (out, 1)
-    keep = scores > threshold
-    surplus = scores.shape[1] - torch.count_nonzero(keep, dim=1) - per_row  # (out,) ties at the threshold that stay
-    if surplus.any():  # ties straddle the cut: the earliest of them go, the last `surplus` stay
-        rows = surplus.nonzero().squeeze(1)
-        tied = scores[rows] == threshold[rows]  # (r, in)
-        rank = tied.cumsum(dim=1)  # 1-based rank of each tie in its row
-        keep[rows] |= tied & (rank > rank[:, -1:] - surplus[rows, None])
-    return keep
+    return _keep_above_lowest(scores, per_row)
 
 
-def _keep_above_lowest(flat: torch.Tensor, k: int) -> torch.Tensor:
-    """False at the ``k`` lowest entries of a 1-D tensor, True elsewhere: exactly the first ``k`` of a
-    stable ascending sort (ties by position), found by selecting the k-th value instead of sorting."""
-    selected = _kth_smallest(flat, k)
-    if selected is None:  # NaN compares false with everything: only the sort orders it (last)
-        keep = torch.ones_like(flat, dtype=torch.bool)
-        keep[torch.sort(flat, stable=True).indices[:k]] = False
-        return keep
-    threshold, at_or_below = selected
-    keep = flat > threshold
-    surplus = at_or_below - k  # entries equal to the threshold that stay
-    if surplus:  # the earliest ties go, the last `surplus` stay
-        tied = (flat == threshold).nonzero().squeeze(1)
-        keep[tied[tied.numel() - surplus :]] = True
-    return keep
+def _keep_above_lowest(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """False at the ``k`` lowest scores of every row of (rows, n) ``scores``, True elsewhere: exactly the
+    first ``k`` of a stable ascending sort (ties by position), found by selecting each row's k-th score
+    and comparing with it instead of sorting (a sort of every matrix cost 30x the rest of magnitude).
 
-
-def _kth_smallest(flat: torch.Tensor, k: int) -> tuple[torch.Tensor, int] | None:
-    """The k-th smallest entry (1-based) of a 1-D tensor, as a 0-d tensor, and how many entries are
-    at or below it; None if the tensor holds a NaN.
-
-    Non-negative float32 (|W|, Wanda and OBS scores) takes a radix step first: the bit
-    patterns of non-negative floats sort as integers, so a histogram of their top 16 bits
-    finds the bucket holding the k-th value, and only that bucket (a few thousandths of
-    the matrix) is selected from. Anything else goes to `torch.kthvalue` on the whole.
+    In NumPy on the CPU: its introselect is 5x faster than `torch.kthvalue` on a 4 M-weight matrix,
+    and its single-threaded passes do not wait on a second thread of a busy machine.
     """
-    if flat.dtype == torch.float32 and flat.device.type == "cpu":
-        top_bits = flat.view(torch.int32) >> 16  # sign, exponent, 7 mantissa bits
-        try:
-            counts = torch.bincount(top_bits, minlength=1 << 15).cumsum(0)
-        except RuntimeError:  # a sign bit set (bincount checks for negatives itself, so no extra pass here)
-            return _kth_smallest_any(flat, k)
-        if counts[-1] > counts[_INF_BUCKET - 1]:  # inf or NaN: the general path sorts it out
-            return _kth_smallest_any(flat, k)
-        bucket = int(torch.searchsorted(counts, k))  # the first bucket whose running count reaches k
-        below = int(counts[bucket - 1]) if bucket else 0
-        candidates = flat[top_bits == bucket]
-        threshold = torch.kthvalue(candidates, k - below).values
-        return threshold, below + int(torch.count_nonzero(candidates <= threshold))
-    return _kth_smallest_any(flat, k)
-
-
-def _kth_smallest_any(flat: torch.Tensor, k: int) -> tuple[torch.Tensor, int] | None:
-    if flat.isnan().any():
-        return None
-    threshold = torch.kthvalue(flat, k).values
-    return threshold, int(torch.count_nonzero(flat <= threshold))
+    values = scores.detach().cpu()
+    if values.dtype not in (torch.float32, torch.float64):
+        values = values.float()  # exact for float16 / bfloat16: order and ties unchanged
+    a = values.numpy()  # (rows, n)
+    if np.isnan(a).any():  # NaN compares false with everything: only the sort orders it (last)
+        lowest = torch.sort(values, dim=1, stable=True).indices[:, :k]
+        return torch.ones_like(values, dtype=torch.bool).scatter_(1, lowest, False).to(scores.device)
+    threshold = np.partition(a, k - 1, axis=1)[:, k - 1 : k]  # (rows, 1) each row's k-th lowest
+    keep = a > threshold
+    surplus = a.shape[1] - np.count_nonzero(keep, axis=1) - k  # (rows,) ties at the threshold that stay
+    rows = np.flatnonzero(surplus)
+    if rows.size:  # the earliest ties go, the last `surplus` of them stay
+        ties = a[rows] == threshold[rows]  # (r, n)
+        rank = np.cumsum(ties, axis=1)  # 1-based rank of each tie in its row
+        keep[rows] |= ties & (rank > rank[:, -1:] - surplus[rows, None])
+    return torch.from_numpy(keep).to(scores.device)
 
 
 def fits_pattern(in_features: int, pattern: Pattern) -> bool:
