@@ -7,6 +7,7 @@ compared with a reference measured in the same process, repeat by repeat
 
 from __future__ import annotations
 
+import os
 import resource
 import statistics
 import sys
@@ -14,11 +15,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # this checkout's sdprune
+# This checkout's sdprune, or another's to compare before and after a change (SDPRUNE_SRC=/other/src).
+sys.path.insert(0, os.environ.get("SDPRUNE_SRC", str(Path(__file__).resolve().parents[1] / "src")))
 
 
-def build_component(component: str, seed: int = 0):
-    """One sd2-random component, seeded as `build_from_configs` seeds it (same weights as the saved model)."""
+def build_component(component: str, seed: int = 0, text_layers: int | None = None):
+    """One sd2-random component, seeded as `build_from_configs` seeds it (same weights as the saved model);
+    ``text_layers``: a text encoder of SD2's width with fewer blocks, for a quick look."""
     import torch
     from diffusers import UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
@@ -29,7 +32,8 @@ def build_component(component: str, seed: int = 0):
         torch.manual_seed(seed)
         return UNet2DConditionModel(**SD2_UNET).eval()
     torch.manual_seed(seed + 1)
-    return CLIPTextModel(CLIPTextConfig(**SD2_TEXT_ENCODER)).eval()
+    config = {**SD2_TEXT_ENCODER, **({"num_hidden_layers": text_layers} if text_layers else {})}
+    return CLIPTextModel(CLIPTextConfig(**config)).eval()
 
 
 def seconds(run: Callable[[], object]) -> float:

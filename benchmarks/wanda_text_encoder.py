@@ -8,7 +8,8 @@ second reference pass, in that order (weights restored after Wanda, untimed); th
 ratio is Wanda over the two passes around it. Target: <= 1.5x.
 
     flock /tmp/sdprune-heavy.lock python benchmarks/wanda_text_encoder.py           # 128 prompts, ~8 min
-    python benchmarks/wanda_text_encoder.py --prompts 16 --repeats 2               # a quick look
+    python benchmarks/wanda_text_encoder.py --prompts 16 --layers 4 --repeats 2    # a quick look
+    SDPRUNE_SRC=/other/checkout/src python benchmarks/wanda_text_encoder.py ...    # another version's code
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=1, help="prompts per forward (the config default: 1)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--layers", type=int, help="fewer text-encoder blocks than SD2's 23 (a quick look)")
     args = parser.parse_args()
 
     import torch
@@ -49,7 +51,7 @@ def main() -> None:
     from sdprune.pruning.spec import PruneSpec
 
     torch.set_num_threads(args.threads)
-    module = build_component("text_encoder")
+    module = build_component("text_encoder", text_layers=args.layers)
     pipe = SimpleNamespace(text_encoder=module, tokenizer=build_tokenizer())
     prompts = calibration_prompts(args.prompts)
     settings = CalibrationSettings(batch_size=args.batch_size)
@@ -73,7 +75,7 @@ def main() -> None:
                 layer.weight.copy_(dense[name])
         passes.append(first + seconds(one_pass))
     realised = reports[-1]["realised_sparsity"]
-    print(f"text_encoder: {args.prompts} prompts x 77 tokens, batch {args.batch_size}, {torch.get_num_threads()} "
+    print(f"text_encoder ({module.config.num_hidden_layers} blocks): {args.prompts} prompts x 77 tokens, batch {args.batch_size}, {torch.get_num_threads()} "
           f"threads; Wanda 50 %, realised {realised:.4f}")
     print(f"  two plain passes: {fmt(passes)}")
     print(f"  wanda (calibration + pruning, prune_component): {fmt(wandas)}")
