@@ -143,3 +143,56 @@ def test_weighted_rows_accumulate_linearly():
     stats.add_batch(rows, weight=2.0)
     torch.testing.assert_close(stats.column_norms(), torch.tensor([math.sqrt(20), math.sqrt(8), math.sqrt(2)]))
     assert stats.weight_sum == 4.0
+
+
+def rerun_sequential_wanda_masks(pipe, prompts, settings, sparsity=0.5):
+    """Sequential Wanda by its definition: every group calibrated on the model run from its start."""
+    from sdprune.pruning.calibration import calibration_groups
+    from sdprune.pruning.calibration.groups import last_block
+    from sdprune.pruning.masks import UNSTRUCTURED
+    from sdprune.pruning.methods.wanda import prune_layer
+
+    module = pipe.text_encoder
+    layers = find_layers(module)
+    feed = make_feed(pipe, "text_encoder", settings, prompts)
+    masks = {}
+    for group in calibration_groups(module, "text_encoder", list(layers), settings.groups):
+        stats = collect_statistics({n: layers[n] for n in group}, feed,
+                                   stop_after=last_block(module, "text_encoder", group))
+        with torch.no_grad():
+            for name in group:
+                pruned, masks[name] = prune_layer(layers[name].weight, stats[name], sparsity, UNSTRUCTURED)
+                layers[name].weight.copy_(pruned)
+    return masks
+
+
+@pytest.mark.parametrize("settings", [CalibrationSettings(), CalibrationSettings(groups=2, count_padding=False),
+                                      CalibrationSettings(batch_size=3)])
+def test_replayed_blocks_give_the_masks_of_rerunning_the_model(tiny_model_dir, calibration_prompts, settings):
+    from sdprune.models.loading import load_pipeline
+    from sdprune.pruning.prune import prune_component
+    from sdprune.pruning.spec import PruneSpec
+
+    ours = prune_component(load_pipeline(tiny_model_dir), "text_encoder", PruneSpec("wanda", sparsity=0.5),
+                           prompts=calibration_prompts, calibration=settings).artifact.masks
+    reference = rerun_sequential_wanda_masks(load_pipeline(tiny_model_dir), calibration_prompts, settings)
+    assert ours.keys() == reference.keys()
+    assert all(torch.equal(ours[name], reference[name]) for name in reference)
+
+
+def test_sequential_calibration_runs_each_text_block_twice_per_prompt(tiny_pipe, calibration_prompts):
+    """Calibrated once, run pruned once to feed the next group (the last block only calibrated), however many groups."""
+    from sdprune.pruning.prune import prune_component
+    from sdprune.pruning.spec import PruneSpec
+
+    from sdprune.models.components import execution_blocks
+
+    module = tiny_pipe.text_encoder
+    blocks = [module.get_submodule(name) for name in execution_blocks(module, "text_encoder")]
+    calls = [0] * len(blocks)
+    for index, block in enumerate(blocks):
+        block.register_forward_hook(lambda module, args, out, index=index: calls.__setitem__(index, calls[index] + 1))
+    prune_component(tiny_pipe, "text_encoder", PruneSpec("wanda", sparsity=0.5), prompts=calibration_prompts,
+                    calibration=CalibrationSettings())
+    prompts = len(calibration_prompts)
+    assert len(blocks) > 1 and calls == [2 * prompts] * (len(blocks) - 1) + [prompts]

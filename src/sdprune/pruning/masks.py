@@ -4,8 +4,10 @@ Counts follow the reference implementations (Wanda, SparseGPT, the paper's code)
 a comparison group of n weights loses ``int(n * s)`` of them, a whole matrix for
 magnitude, every output row for Wanda. Nothing is carried between rows, so the
 realised sparsity can be a little below the request (never above); reports give
-it as measured. Ties are broken by position (stable sort), so exactly that many
-weights go, even among equal scores.
+it as measured. Ties are broken by position, as a stable sort would break them, so
+exactly that many weights go, even among equal scores. The cut is found by selection
+(the k-th lowest score, then a comparison), not by sorting: a sort of every matrix
+cost 30x the rest of magnitude pruning at SD2 size (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import math
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 _NM = re.compile(r"^(\d+):(\d+)$")
@@ -78,11 +81,9 @@ def prune_count(total: int, sparsity: float) -> int:
 def mask_per_matrix(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
     """Remove the ``int(s * numel)`` lowest scores of the whole matrix (magnitude in the paper)."""
     k = prune_count(scores.numel(), sparsity)
-    mask = torch.ones(scores.numel(), dtype=torch.bool, device=scores.device)
-    if k:
-        order = torch.sort(scores.reshape(-1), stable=True).indices
-        mask[order[:k]] = False
-    return mask.reshape(scores.shape)
+    if not k:
+        return torch.ones(scores.shape, dtype=torch.bool, device=scores.device)
+    return _keep_above_lowest(scores.reshape(1, -1), k).reshape(scores.shape)
 
 
 def mask_per_row(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
@@ -91,13 +92,36 @@ def mask_per_row(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
     scores: (out, in). Every row loses the same count, as in Wanda's code; the
     remainder ``s * numel - out * int(s * in)`` is not made up elsewhere.
     """
-    rows, cols = scores.shape
-    per_row = prune_count(cols, sparsity)
-    mask = torch.ones_like(scores, dtype=torch.bool)
-    if per_row:
-        lowest = torch.sort(scores, dim=1, stable=True).indices[:, :per_row]
-        mask.scatter_(1, lowest, False)
-    return mask
+    per_row = prune_count(scores.shape[1], sparsity)
+    if not per_row:
+        return torch.ones_like(scores, dtype=torch.bool)
+    return _keep_above_lowest(scores, per_row)
+
+
+def _keep_above_lowest(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """False at the ``k`` lowest scores of every row of (rows, n) ``scores``, True elsewhere: exactly the
+    first ``k`` of a stable ascending sort (ties by position), found by selecting each row's k-th score
+    and comparing with it instead of sorting (a sort of every matrix cost 30x the rest of magnitude).
+
+    In NumPy on the CPU: its introselect is 5x faster than `torch.kthvalue` on a 4 M-weight matrix,
+    and its single-threaded passes do not wait on a second thread of a busy machine.
+    """
+    values = scores.detach().cpu()
+    if values.dtype not in (torch.float32, torch.float64):
+        values = values.float()  # exact for float16 / bfloat16: order and ties unchanged
+    a = values.numpy()  # (rows, n)
+    if np.isnan(a).any():  # NaN compares false with everything: only the sort orders it (last)
+        lowest = torch.sort(values, dim=1, stable=True).indices[:, :k]
+        return torch.ones_like(values, dtype=torch.bool).scatter_(1, lowest, False).to(scores.device)
+    threshold = np.partition(a, k - 1, axis=1)[:, k - 1 : k]  # (rows, 1) each row's k-th lowest
+    keep = a > threshold
+    surplus = a.shape[1] - np.count_nonzero(keep, axis=1) - k  # (rows,) ties at the threshold that stay
+    rows = np.flatnonzero(surplus)
+    if rows.size:  # the earliest ties go, the last `surplus` of them stay
+        ties = a[rows] == threshold[rows]  # (r, n)
+        rank = np.cumsum(ties, axis=1)  # 1-based rank of each tie in its row
+        keep[rows] |= ties & (rank > rank[:, -1:] - surplus[rows, None])
+    return torch.from_numpy(keep).to(scores.device)
 
 
 def fits_pattern(in_features: int, pattern: Pattern) -> bool:
@@ -119,4 +143,4 @@ def mask_n_m(scores: torch.Tensor, pattern: Pattern) -> torch.Tensor:
 
 def apply_mask(weight: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The pruned weight. One function for pruning and reloading, so both give identical bits."""
-    return weight.masked_fill(~mask.reshape(weight.shape), 0)
+    return torch.where(mask.reshape(weight.shape), weight, 0)  # as masked_fill(~mask, 0), one pass fewer

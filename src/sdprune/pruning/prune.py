@@ -36,6 +36,7 @@ from sdprune.pruning.calibration import (
     make_feed,
 )
 from sdprune.pruning.calibration.groups import last_block
+from sdprune.pruning.calibration.replay import BlockReplay, chain_segments
 from sdprune.pruning.masks import apply_mask, fits_pattern
 from sdprune.pruning.methods import Method
 from sdprune.pruning.plans import load_plan
@@ -149,15 +150,23 @@ def _group_statistics(target: _Target, method: Method) -> Iterator[tuple[list[st
     calibration = target.calibration
     groups = calibration_groups(target.module, target.component, names, calibration.groups) \
         if calibration.sequential else [names]
-    feed = None
+    # The text encoder's blocks are a chain: each group replays its first block's kept inputs (`BlockReplay`)
+    # instead of re-running the model from its start. The U-Net's are not (skip connections, the sampling loop).
+    segments = chain_segments(target.module, target.component, groups) if target.component == "text_encoder" else None
+    feed, replay = None, None
     for index, group in enumerate(tqdm(groups, desc=f"prune {target.component}", unit="group")):
+        layers = {n: target.layers[n] for n in group}
         if index == 0 and method.statistics == "norms" and target.has_dense_norms(group):
             yield group, {n: target.dense_norms[n] for n in group}
-            continue
-        feed = feed or target.feed()
-        stop = last_block(target.module, target.component, group) if target.component == "text_encoder" else None
-        yield group, collect_statistics({n: target.layers[n] for n in group}, feed, kind=method.statistics,
-                                        stop_after=stop)
+        elif segments is not None:
+            replay = replay or BlockReplay(target.feed(), segments[index][0])  # inputs from the groups pruned so far
+            yield group, collect_statistics(layers, replay.feed(segments[index]), kind=method.statistics)
+            if index + 1 < len(groups):  # the group is pruned now: its outputs are the next group's inputs
+                replay.advance(segments[index])
+        else:
+            feed = feed or target.feed()
+            stop = last_block(target.module, target.component, group) if target.component == "text_encoder" else None
+            yield group, collect_statistics(layers, feed, kind=method.statistics, stop_after=stop)
 
 
 class _LayerPruner:
@@ -181,8 +190,8 @@ class _LayerPruner:
             if self.method.updates_weights:
                 weight.copy_(apply_mask(new_weight.reshape(weight.shape).to(weight.dtype), mask))
                 self.values[name] = weight[mask].cpu()
-            else:
-                weight.copy_(apply_mask(weight, mask))
+            else:  # in place: no second copy of the weight (bits as `apply_mask`'s)
+                weight.masked_fill_(~mask, 0)
             self.masks[name] = mask.cpu()
 
 
