@@ -10,7 +10,7 @@ noise hits both alike. Target: ours at >= 0.97x the plain loop's speed.
 On the CPU (default: sd2-random, the SD2-shaped model with random weights, at 256 px and 10 steps,
 as SD2's cost per step at 768 px is out of reach of two shared cores):
 
-    flock /tmp/sdprune-heavy.lock python benchmarks/generation_speed.py
+    python benchmarks/generation_speed.py
 
 On a GPU, the paper's settings; --output keeps the figure for estimate_gpu_hours.py:
 

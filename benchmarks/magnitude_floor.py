@@ -6,7 +6,7 @@ Magnitude is timed as the workflow runs it, `prune_component` (scores, selection
 the exact count per matrix, in-place pruning, the measured report), at 50 %. The two
 are interleaved, weights restored between repeats (untimed). Target: <= 2x.
 
-    flock /tmp/sdprune-heavy.lock python benchmarks/magnitude_floor.py              # both components, ~3 min
+    python benchmarks/magnitude_floor.py              # both components, ~3 min
     python benchmarks/magnitude_floor.py --components text_encoder --repeats 5
 """
 

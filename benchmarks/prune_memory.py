@@ -9,7 +9,7 @@ the U-Net, its masks and a layer's temporaries). Cases, magnitude at 50 %:
 - stage: the workflow's prune stage (`workflow.stages.prune.prune`), which loads the
   saved pipeline, prunes, and writes the artifact and report.
 
-    flock /tmp/sdprune-heavy.lock python benchmarks/prune_memory.py --model-dir /tmp/sdprune-bench/sd2-random
+    python benchmarks/prune_memory.py --model-dir /tmp/sdprune-bench/sd2-random
     (builds and saves sd2-random there first if it is missing: ~5 GB of disk)
 """
 

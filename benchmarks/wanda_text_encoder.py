@@ -7,7 +7,7 @@ the same feed and batch size. Each repeat times one reference pass, Wanda, and a
 second reference pass, in that order (weights restored after Wanda, untimed); the
 ratio is Wanda over the two passes around it. Target: <= 1.5x.
 
-    flock /tmp/sdprune-heavy.lock python benchmarks/wanda_text_encoder.py           # 128 prompts, ~8 min
+    python benchmarks/wanda_text_encoder.py           # 128 prompts, ~8 min
     python benchmarks/wanda_text_encoder.py --prompts 16 --layers 4 --repeats 2    # a quick look
     SDPRUNE_SRC=/other/checkout/src python benchmarks/wanda_text_encoder.py ...    # another version's code
 """

@@ -8,7 +8,7 @@ full of ties, where only the position tie-break decides.
 import pytest
 import torch
 
-from sdprune.pruning.masks import mask_per_matrix, mask_per_row, prune_count
+from sdprune.pruning.masks import _keep_above_lowest_torch, mask_per_matrix, mask_per_row, prune_count
 
 
 def sorted_per_matrix(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
@@ -71,3 +71,16 @@ def test_nan_scores_go_last_as_the_sort_puts_them():
 def test_ties_straddling_the_cut_leave_the_latest_ones():
     scores = torch.tensor([[0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.0, 0.9]])  # 4 go: the 0, then three 0.5s, earliest first
     assert mask_per_matrix(scores, 0.5).tolist() == [[False, False, False, True, True, True, False, True]]
+
+
+@pytest.mark.parametrize("name", SCORES)
+@pytest.mark.parametrize("sparsity", SPARSITIES)
+def test_the_gpu_path_selects_the_same_bits(name, sparsity):
+    """The torch selection (run where scores live on a GPU) is the NumPy one, bit for bit; here on the CPU."""
+    scores = SCORES[name]()
+    per_row = prune_count(scores.shape[1], sparsity)
+    if per_row:
+        assert torch.equal(_keep_above_lowest_torch(scores, per_row), sorted_per_row(scores, sparsity))
+    flat, k = scores.reshape(1, -1), prune_count(scores.numel(), sparsity)
+    if k:  # (k = 0 never reaches the selection)
+        assert torch.equal(_keep_above_lowest_torch(flat, k).reshape(scores.shape), sorted_per_matrix(scores, sparsity))

@@ -117,3 +117,19 @@ def test_runtime_modules_name_the_base_method_module():
 def test_only_norm_methods_and_owl_plans_reuse_the_dense_norms(name, reuses):
     """The calibrate stage's output is an input of exactly these prune jobs."""
     assert parse_method(name).reuses_dense_norms is reuses
+
+
+@pytest.mark.parametrize("pattern_text", ["unstructured", "2:4"])
+def test_a_mask_only_selection_is_the_pruned_layers_mask(pattern_text):
+    """The driver zeroes in place from `select_mask` alone: it must be `prune_layer`'s mask, and
+    `prune_layer` must change nothing but the pruned weights."""
+    x, weight = correlated_layer(4, d_in=64, d_out=16)
+    pattern = parse_pattern(pattern_text)
+    selecting = [name for name in ("magnitude", "wanda", "sparsegpt", "obs_diff") if get_method(name).select_mask]
+    assert selecting == ["magnitude", "wanda"]  # the methods that keep kept weights as they are
+    for name in selecting:
+        method = get_method(name)
+        stats = statistics(x, method.statistics) if method.statistics else None
+        pruned, mask = method.prune_layer(weight, stats, 0.5, pattern)
+        assert torch.equal(method.select_mask(weight, stats, 0.5, pattern), mask)
+        assert torch.equal(pruned, weight.masked_fill(~mask, 0))

@@ -104,13 +104,16 @@ def _keep_above_lowest(scores: torch.Tensor, k: int) -> torch.Tensor:
     and comparing with it instead of sorting (a sort of every matrix cost 30x the rest of magnitude).
 
     In NumPy on the CPU: its introselect is 5x faster than `torch.kthvalue` on a 4 M-weight matrix,
-    and its single-threaded passes do not wait on a second thread of a busy machine.
+    and its single-threaded passes do not wait on a second thread of a busy machine. On a GPU the
+    same selection runs in torch (`_keep_above_lowest_torch`): a round trip through the host would cost more.
     """
-    values = scores.detach().cpu()
+    if scores.device.type != "cpu":
+        return _keep_above_lowest_torch(scores, k)
+    values = scores.detach()
     if values.dtype not in (torch.float32, torch.float64):
         values = values.float()  # exact for float16 / bfloat16: order and ties unchanged
     a = values.numpy()  # (rows, n)
-    if np.isnan(a).any():  # NaN compares false with everything: only the sort orders it (last)
+    if np.isnan(a.min()):  # NaN (min propagates it) compares false with everything: only the sort orders it
         lowest = torch.sort(values, dim=1, stable=True).indices[:, :k]
         return torch.ones_like(values, dtype=torch.bool).scatter_(1, lowest, False).to(scores.device)
     threshold = np.partition(a, k - 1, axis=1)[:, k - 1 : k]  # (rows, 1) each row's k-th lowest
@@ -122,6 +125,25 @@ def _keep_above_lowest(scores: torch.Tensor, k: int) -> torch.Tensor:
         rank = np.cumsum(ties, axis=1)  # 1-based rank of each tie in its row
         keep[rows] |= ties & (rank > rank[:, -1:] - surplus[rows, None])
     return torch.from_numpy(keep).to(scores.device)
+
+
+def _keep_above_lowest_torch(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """`_keep_above_lowest` in torch ops on the scores' own device; the same mask, bit for bit."""
+    values = scores.detach()
+    if values.dtype not in (torch.float32, torch.float64):
+        values = values.float()
+    if torch.isnan(values).any():
+        lowest = torch.sort(values, dim=1, stable=True).indices[:, :k]
+        return torch.ones_like(values, dtype=torch.bool).scatter_(1, lowest, False)
+    threshold = torch.kthvalue(values, k, dim=1, keepdim=True).values  # (rows, 1)
+    keep = values > threshold
+    surplus = values.shape[1] - keep.sum(dim=1) - k
+    rows = surplus.nonzero().flatten()
+    if rows.numel():
+        ties = values[rows] == threshold[rows]
+        rank = ties.cumsum(dim=1)
+        keep[rows] |= ties & (rank > rank[:, -1:] - surplus[rows, None])
+    return keep
 
 
 def fits_pattern(in_features: int, pattern: Pattern) -> bool:

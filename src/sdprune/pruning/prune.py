@@ -180,18 +180,17 @@ class _LayerPruner:
     def prune(self, layers: Mapping[str, nn.Module], names: Sequence[str], stats: Mapping | None) -> None:
         for name in names:
             weight = layers[name].weight
-            new_weight, mask = self.method.prune_layer(
-                weight.float().reshape(weight.shape[0], -1),
-                stats[name] if stats is not None else None,
-                self.plan[name],
-                self.pattern,
-            )
-            mask = mask.reshape(weight.shape)
-            if self.method.updates_weights:
-                weight.copy_(apply_mask(new_weight.reshape(weight.shape).to(weight.dtype), mask))
-                self.values[name] = weight[mask].cpu()
-            else:  # in place: no second copy of the weight (bits as `apply_mask`'s)
+            arguments = (weight.float().reshape(weight.shape[0], -1), stats[name] if stats is not None else None,
+                         self.plan[name], self.pattern)
+            if self.method.select_mask is not None:  # in place: no second copy of the weight (bits as `apply_mask`'s)
+                mask = self.method.select_mask(*arguments).reshape(weight.shape)
                 weight.masked_fill_(~mask, 0)
+            else:
+                new_weight, mask = self.method.prune_layer(*arguments)
+                mask = mask.reshape(weight.shape)
+                weight.copy_(apply_mask(new_weight.reshape(weight.shape).to(weight.dtype), mask))
+                if self.method.updates_weights:
+                    self.values[name] = weight[mask].cpu()
             self.masks[name] = mask.cpu()
 
 

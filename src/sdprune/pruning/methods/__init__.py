@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # annotation only: importing calibration here would tie every
 
 # (weight (out, in) float32, statistics or None, sparsity, pattern) -> (new weight, keep-mask)
 LayerPruner = Callable[[torch.Tensor, "LayerStatistics | None", float, Pattern], "tuple[torch.Tensor, torch.Tensor]"]
+# The same arguments -> keep-mask alone, for methods that leave kept weights as they are
+MaskSelector = Callable[[torch.Tensor, "LayerStatistics | None", float, Pattern], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,9 @@ class Method:
     # The method's own calibration over a caller's defaults (component, base) -> settings; None: the base.
     # The workflow applies it from the config; the CLI and library callers without settings get it here.
     own_calibration: "Callable[[CalibrationSettings, str], CalibrationSettings] | None" = None
+    # A mask-only method's mask without the pruned copy `prune_layer` returns: the driver zeroes the
+    # weight in place, so a layer costs the selection and one fill (magnitude was 7x that floor).
+    select_mask: MaskSelector | None = None
 
     def calibration_for(self, component: str, base: "CalibrationSettings") -> "CalibrationSettings":
         """``base`` with what this method sets for itself (obs_diff: the U-Net's step weighting and groups)."""

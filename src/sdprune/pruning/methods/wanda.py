@@ -12,10 +12,15 @@ def wanda_scores(weight: torch.Tensor, column_norms: torch.Tensor) -> torch.Tens
     return weight.abs() * column_norms.to(weight.device, weight.dtype)[None, :]  # (out, in)
 
 
-def prune_layer(weight: torch.Tensor, stats, sparsity: float, pattern: Pattern):
+def select_mask(weight: torch.Tensor, stats, sparsity: float, pattern: Pattern) -> torch.Tensor:
     scores = wanda_scores(weight, stats.column_norms())
-    mask = mask_n_m(scores, pattern) if pattern.structured else mask_per_row(scores, sparsity)
+    return mask_n_m(scores, pattern) if pattern.structured else mask_per_row(scores, sparsity)
+
+
+def prune_layer(weight: torch.Tensor, stats, sparsity: float, pattern: Pattern):
+    mask = select_mask(weight, stats, sparsity, pattern)
     return apply_mask(weight, mask), mask
 
 
-METHOD = Method("wanda", statistics="norms", prune_layer=prune_layer, description="|W|*||X||, per row")
+METHOD = Method("wanda", statistics="norms", prune_layer=prune_layer, select_mask=select_mask,
+                description="|W|*||X||, per row")
