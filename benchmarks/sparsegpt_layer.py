@@ -18,7 +18,7 @@ call each (which goes first alternates), so the ratio is taken side by side: wal
 on the CPU also the process's CPU time (``time.process_time``), which a busy shared machine
 disturbs far less (one thread by default, so CPU time is the work done). Peak memory per layer is measured in a
 child process per (shape, implementation): the resident-set peak (``ru_maxrss``) after
-the call minus the resident set just before it, the inputs already built (on CUDA:
+the call minus the resident set just before it (after ``malloc_trim``), the inputs already built (on CUDA:
 ``torch.cuda.max_memory_allocated`` minus what was allocated before).
 
     python benchmarks/sparsegpt_layer.py                      # unstructured 50 %, three shapes
@@ -29,6 +29,7 @@ the call minus the resident set just before it, the inputs already built (on CUD
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import resource
 import statistics
@@ -171,6 +172,7 @@ def peak_memory(shape: str, implementation: str, args) -> float:
         IMPLEMENTATIONS[implementation](weight, stats, args.sparsity, pattern)
         torch.cuda.synchronize()
         return (torch.cuda.max_memory_allocated() - before) / 2**20
+    ctypes.CDLL("libc.so.6").malloc_trim(0)  # heap the inputs freed goes back: the call must fault its own pages
     before = _resident_bytes()
     IMPLEMENTATIONS[implementation](weight, stats, args.sparsity, pattern)
     return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before) / 2**20

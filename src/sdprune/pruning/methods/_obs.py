@@ -22,9 +22,10 @@ BLOCK_SIZE = 128
 DAMPING = 0.01
 
 
-def inverse_hessian_cholesky(hessian: torch.Tensor, damping: float = DAMPING) -> torch.Tensor:
-    """Upper Cholesky factor of H^-1 (what the column-by-column update needs), float32."""
-    h = hessian.clone()
+def inverse_hessian_cholesky(hessian: torch.Tensor, damping: float = DAMPING, *, overwrite: bool = False) -> torch.Tensor:
+    """Upper Cholesky factor of H^-1 (what the column-by-column update needs), float32.
+    ``overwrite``: damp ``hessian`` itself (one (in, in) copy fewer at the peak)."""
+    h = hessian if overwrite else hessian.clone()
     h.diagonal().add_(damping * h.diagonal().mean())
     h_inv = torch.cholesky_inverse(torch.linalg.cholesky(h))
     return torch.linalg.cholesky(h_inv, upper=True)
@@ -39,7 +40,8 @@ def obs_prune(weight: torch.Tensor, hessian: torch.Tensor, sparsity: float, patt
     dead = torch.diagonal(hessian) == 0
     hessian[dead, dead] = 1.0
     w[:, dead] = 0.0
-    h_inv = inverse_hessian_cholesky(hessian, damping)  # (in, in) upper triangular
+    h_inv = inverse_hessian_cholesky(hessian, damping, overwrite=True)  # (in, in) upper triangular; our copy
+    del hessian
 
     keep = torch.ones_like(w, dtype=torch.bool)
     for start in range(0, cols, block_size):
