@@ -17,9 +17,11 @@ Times are the median of ``--repeats`` interleaved runs in one process after one 
 call each (which goes first alternates), so the ratio is taken side by side: wall time, and
 on the CPU also the process's CPU time (``time.process_time``), which a busy shared machine
 disturbs far less (one thread by default, so CPU time is the work done). Peak memory per layer is measured in a
-child process per (shape, implementation): the resident-set peak (``ru_maxrss``) after
-the call minus the resident set just before it (after ``malloc_trim``), the inputs already built (on CUDA:
-``torch.cuda.max_memory_allocated`` minus what was allocated before).
+child process per (shape, implementation), the inputs already built: the largest resident
+set sampled every 0.5 ms during the call (a thread reading /proc/self/statm; torch's kernels
+release the GIL) minus the resident set just before it, after ``malloc_trim`` gave freed
+heap back (``ru_maxrss`` cannot tell the call's peak from building the inputs). On CUDA:
+``torch.cuda.max_memory_allocated`` minus what was allocated before.
 
     python benchmarks/sparsegpt_layer.py                      # unstructured 50 %, three shapes
     python benchmarks/sparsegpt_layer.py --pattern 2:4        # N:M (the masks then agree exactly)
@@ -35,6 +37,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 import torch
@@ -173,9 +176,19 @@ def peak_memory(shape: str, implementation: str, args) -> float:
         torch.cuda.synchronize()
         return (torch.cuda.max_memory_allocated() - before) / 2**20
     ctypes.CDLL("libc.so.6").malloc_trim(0)  # heap the inputs freed goes back: the call must fault its own pages
-    before = _resident_bytes()
+    before, peak, done = _resident_bytes(), [0], threading.Event()
+
+    def sample():  # torch's kernels release the GIL, so this thread sees the call's buffers come and go
+        while not done.is_set():
+            peak[0] = max(peak[0], _resident_bytes())
+            time.sleep(0.0005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
     IMPLEMENTATIONS[implementation](weight, stats, args.sparsity, pattern)
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before) / 2**20
+    done.set()
+    sampler.join()
+    return (max(peak[0], _resident_bytes()) - before) / 2**20
 
 
 def _resident_bytes() -> int:
