@@ -40,6 +40,29 @@ def run_one(component: str, method: str, model_dir: Path, out_dir: Path, args) -
             "dense_bytes": sum(p.stat().st_size for p in (model_dir / component).glob("*.safetensors"))}
 
 
+def saved_model(workdir: Path | None) -> Path:
+    """sd2-random saved (fp32) under ``workdir`` (a new temporary folder if None), built once."""
+    from sdprune.models.loading import fetch_pipeline
+
+    model_dir = (workdir or Path(tempfile.mkdtemp(prefix="sd2-random-"))) / "sd2-random"
+    if not (model_dir / "model_index.json").exists():
+        started = time.perf_counter()
+        fetch_pipeline("sd2-random", model_dir, dtype="float32")
+        print(f"built and saved sd2-random (fp32) in {time.perf_counter() - started:.0f} s", flush=True)
+    return model_dir
+
+
+def child_result(command: list[str]) -> tuple[dict | None, str]:
+    """Run a benchmark child; (its ``RESULT`` JSON, "") or (None, the end of its stderr)."""
+    out = subprocess.run(command, capture_output=True, text=True)
+    line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
+    return (json.loads(line[7:]), "") if line else (None, out.stderr[-2000:])
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", nargs="+", default=["magnitude", "wanda", "sparsegpt", "owl_wanda"])
@@ -56,18 +79,11 @@ def main() -> None:
         component, method, model_dir = args.child
         with tempfile.TemporaryDirectory() as out:
             result = run_one(component, method, Path(model_dir), Path(out), args)
-        result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        result["peak_rss_gb"] = peak_rss_gb()
         print("RESULT " + json.dumps(result))
         return
 
-    from sdprune.models.loading import fetch_pipeline
-
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sd2-random-"))
-    model_dir = workdir / "sd2-random"
-    if not (model_dir / "model_index.json").exists():
-        started = time.perf_counter()
-        fetch_pipeline("sd2-random", model_dir, dtype="float32")
-        print(f"built and saved sd2-random (fp32) in {time.perf_counter() - started:.0f} s", flush=True)
+    model_dir = saved_model(args.workdir)
     print(f"{'component':<13} {'method':<10} {'seconds':>8} {'peak RSS GB':>11} {'realised':>8} "
           f"{'artifact MB':>11} {'dense MB':>9} {'ratio':>7}", flush=True)
     for component in args.components:
@@ -75,12 +91,10 @@ def main() -> None:
             child = [sys.executable, __file__, "--child", component, method, str(model_dir),
                      "--prompts", str(args.prompts), "--unet-steps", str(args.unet_steps),
                      "--height", str(args.height), "--threads", str(args.threads)]
-            out = subprocess.run(child, capture_output=True, text=True)
-            line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
-            if line is None:
-                print(f"{component:<13} {method:<10} failed:\n{out.stderr[-2000:]}", flush=True)
+            r, error = child_result(child)
+            if r is None:
+                print(f"{component:<13} {method:<10} failed:\n{error}", flush=True)
                 continue
-            r = json.loads(line[7:])
             print(f"{component:<13} {method:<10} {r['seconds']:>8.1f} {r['peak_rss_gb']:>11.2f} {r['realised']:>8.4f} "
                   f"{r['artifact_bytes'] / 2**20:>11.1f} {r['dense_bytes'] / 2**20:>9.1f} "
                   f"{r['artifact_bytes'] / r['dense_bytes']:>7.3f}", flush=True)

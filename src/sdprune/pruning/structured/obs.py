@@ -68,15 +68,45 @@ def obs_remove_groups(weight: torch.Tensor, hessian: torch.Tensor, groups: torch
     if count == 0:
         return weight.clone(), []
     h_inv = damped_inverse(hessian.to(w.device), damping)
-    if greedy:
-        alive = list(range(len(groups)))
-        for _ in range(count):
-            pick = alive.pop(int(torch.argmin(group_saliency(w, h_inv, groups[alive]))))
-            remove_columns(w, h_inv, groups[pick])
-        removed = sorted(set(range(len(groups))) - set(alive))
-        w[:, groups[removed].reshape(-1)] = 0.0  # later updates leave rounding residue in earlier groups
+    diagonal = _is_diagonal(h_inv)
+    if greedy and not diagonal:
+        removed = _greedy_removal(w, h_inv, groups, count)
     else:
-        order = torch.sort(group_saliency(w, h_inv, groups), stable=True).indices
-        removed = sorted(int(i) for i in order[:count])
-        remove_columns(w, h_inv, groups[removed].reshape(-1))
+        removed = _one_shot_removal(w, h_inv, groups, count, diagonal=diagonal)
     return w.to(weight.dtype), removed
+
+
+def _greedy_removal(w: torch.Tensor, h_inv: torch.Tensor, groups: torch.Tensor, count: int) -> list[int]:
+    """Remove the cheapest group, update, repeat ``count`` times; ``w`` and ``h_inv`` change in place."""
+    alive = list(range(len(groups)))
+    for _ in range(count):
+        pick = alive.pop(int(torch.argmin(group_saliency(w, h_inv, groups[alive]))))
+        remove_columns(w, h_inv, groups[pick])
+    removed = sorted(set(range(len(groups))) - set(alive))
+    w[:, groups[removed].reshape(-1)] = 0.0  # later updates leave rounding residue in earlier groups
+    return removed
+
+
+def _one_shot_removal(w: torch.Tensor, h_inv: torch.Tensor, groups: torch.Tensor, count: int, *,
+                      diagonal: bool) -> list[int]:
+    """Rank all groups once and remove the ``count`` cheapest together; ``w`` changes in place."""
+    order = torch.sort(group_saliency(w, h_inv, groups), stable=True).indices
+    removed = sorted(int(i) for i in order[:count])
+    columns = groups[removed].reshape(-1)
+    if diagonal:  # the update would subtract exact zeros from every other column: only zeroing is left
+        w[:, columns] = 0.0
+    else:
+        remove_columns(w, h_inv, columns)
+    return removed
+
+
+def _is_diagonal(matrix: torch.Tensor) -> bool:
+    """Whether ``matrix`` has no nonzero entry off its diagonal.
+
+    Then greedy removal is one-shot removal, bit for bit: removing a group changes only its own
+    columns of the weight and its own block of H^-1 (every other entry is updated by an exact
+    zero), so the saliencies of the groups left never change and the greedy picks come out in
+    one-shot's stable order. Magnitude (H = I) and input norms (a diagonal H) take this path:
+    one update instead of one O(in^2) downdate per removed unit (5,120 units in an SD2 ff).
+    """
+    return torch.count_nonzero(matrix).item() == torch.count_nonzero(torch.diagonal(matrix)).item()
