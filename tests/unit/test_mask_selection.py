@@ -5,9 +5,11 @@
 full of ties, where only the position tie-break decides.
 """
 
+import numpy as np
 import pytest
 import torch
 
+from sdprune.pruning import masks
 from sdprune.pruning.masks import _keep_above_lowest_torch, mask_per_matrix, mask_per_row, prune_count
 
 
@@ -84,3 +86,29 @@ def test_the_gpu_path_selects_the_same_bits(name, sparsity):
     flat, k = scores.reshape(1, -1), prune_count(scores.numel(), sparsity)
     if k:  # (k = 0 never reaches the selection)
         assert torch.equal(_keep_above_lowest_torch(flat, k).reshape(scores.shape), sorted_per_matrix(scores, sparsity))
+
+
+def _large(kind: str) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(9)
+    if kind == "continuous":
+        return torch.randn(512, 640, generator=generator).abs()
+    if kind == "three levels":
+        return tied_scores((512, 640), 3, 10)
+    if kind == "ascending":
+        return torch.arange(512 * 640, dtype=torch.float32).reshape(512, 640) / 7
+    scores = torch.zeros(512 * 640)  # "sample misses": every sampled position large, the rest zero
+    scores[:: scores.numel() // masks.BRACKET_SAMPLE] = 1.0
+    return scores.reshape(512, 640)
+
+
+@pytest.mark.parametrize("kind", ["continuous", "three levels", "ascending", "sample misses"])
+def test_the_bracketed_selection_of_a_big_matrix_is_exact(kind):
+    """From 4 x BRACKET_SAMPLE scores the k-th lowest comes from a sampled bracket (or, when the
+    bracket misses, a full partition): the same value and the same mask as the sort, at any k."""
+    scores = _large(kind)
+    flat = scores.reshape(-1).numpy()
+    assert flat.size >= 4 * masks.BRACKET_SAMPLE
+    for k in (1, 1000, flat.size // 3, flat.size // 2, flat.size - 1, flat.size):
+        assert masks._kth_lowest(flat, k) == np.sort(flat)[k - 1], k
+    for sparsity in (0.3, 0.5, 0.9):
+        assert torch.equal(mask_per_matrix(scores, sparsity), sorted_per_matrix(scores, sparsity))
