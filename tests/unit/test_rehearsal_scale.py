@@ -80,7 +80,7 @@ def test_the_obs_diff_preset_keeps_its_methods_patterns_metrics_and_published_fi
     assert {str(s.pattern) for s in specs if s.method == "obs_diff"} == {"unstructured", "2:4", "structured"}
     assert {s.scope for s in specs} == {"transformer"}  # the baselines prune OBS-Diff's layers
     assert all(run.key[0] == "dense" for run in expand_runs(scaled))  # U-Net only, as published
-    assert scaled["scoring"]["image_reward"] and scaled["scoring"]["cmmd"]
+    assert scaled["scoring"]["image_reward"] and not scaled["scoring"]["cmmd"]  # CMMD: APTP's, not OBS-Diff's
     assert scaled["scoring"]["image_reward_python"] == "/venv/bin/python"
     assert preset["scoring"]["image_reward_python"] is None  # the preset itself names no machine's venv
     assert scaled["reporting"]["published"] == preset["reporting"]["published"]
@@ -99,7 +99,7 @@ def test_the_scaled_preset_has_runs_the_published_table_matches(tmp_path):
     assert {("obs_diff", "unstructured", 0.5), ("wanda", "unstructured", 0.5)} <= ours & theirs
 
 
-def test_the_preset_scoring_vit_l_metrics_evaluates_fewer_images(tmp_path):
+def test_a_preset_scoring_imagereward_evaluates_fewer_images(tmp_path):
     from sdprune.rehearsal.scale import COUNTS, HEAVY_METRICS_EVALUATION_PROMPTS
 
     assert _scaled_preset(tmp_path)["data"]["evaluation"]["num_prompts"] == HEAVY_METRICS_EVALUATION_PROMPTS

@@ -15,7 +15,7 @@ from typing import Mapping
 # How many images, prompts and steps a rehearsal runs (the paper: 10,000 / 128 / 32 / 50).
 COUNTS = {"evaluation_prompts": 8, "calibration_prompts": 4, "unet_calibration_prompts": 2, "steps": 2,
           "sparsities_per_grid": 1, "threshold_pairs": 2}
-# CMMD's CLIP ViT-L/14@336 and ImageReward's BLIP ViT-L take 5-10 s an image on a CPU core, in every run:
+# ImageReward's BLIP ViT-L and CMMD's CLIP ViT-L/14@336 take 5-10 s an image on a CPU core, in every run:
 # a config scoring either evaluates fewer images.
 HEAVY_METRICS_EVALUATION_PROMPTS = 4
 

@@ -14,8 +14,9 @@
   - ``google-research-datasets/conceptual_captions`` (CC3M): the hub's parquet layout, two configs
     (`unlabeled`, the default: `image_url`, `caption`; `labeled`: with labels, MIDs and confidence
     scores) declared in its README as the hub's card declares them;
-  - OpenAI CLIP ViT-B/32 and CMMD's ViT-L/14@336 as open_clip downloads them (right architectures,
-    stand-in weights);
+  - OpenAI CLIP ViT-B/32 as open_clip downloads it (right architecture, stand-in weights); CMMD's
+    ViT-L/14@336 is not here, since no rehearsed preset scores CMMD (`write_openai_clip_repo` writes
+    it, with ``model_name="ViT-L-14-336"``, for a preset that does);
   - ``THUDM/ImageReward`` (`ImageReward.pt`, `med_config.json`) and ``google-bert/bert-base-uncased``'s
     tokenizer files, as `fetch_image_reward` downloads them: the package's own model class (its fixed
     BLIP ViT-L; a two-layer BERT in med_config, so the file is smaller), built in ImageReward's own
@@ -44,7 +45,7 @@ from sdprune.rehearsal.coco import COLOURS, SHAPES, build_coco_mirror
 
 log = logging.getLogger(__name__)
 
-WORLD_VERSION = 2  # a world written by another version is rebuilt (2: SD 2.1-base, CC3M, ImageReward, CMMD)
+WORLD_VERSION = 3  # a world written by another version is rebuilt (3: SD 2.1-base, CC3M, ImageReward)
 SD2_REPO = "stabilityai/stable-diffusion-2"
 SD21_BASE_REPO = "stabilityai/stable-diffusion-2-1-base"
 # The single-file checkpoint beside each repo's diffusers folders, which a run must not download.
@@ -243,8 +244,6 @@ def build_world(root: str | Path, *, image_reward_python: str | Path | None, see
     """Write every stand-in under ``root`` (once: a finished world of this version is reused) and return its manifest."""
     import shutil
 
-    from sdprune.evaluation.metrics.cmmd import MODEL_NAME as CMMD_MODEL, PRETRAINED as CMMD_PRETRAINED
-
     root = Path(root)
     manifest_path = root / "world.json"
     if manifest_path.exists():
@@ -262,16 +261,14 @@ def build_world(root: str | Path, *, image_reward_python: str | Path | None, see
     write_sd21_base_repo(hub_repo_dir(hub, "models", SD21_BASE_REPO), seed=seed)
     write_laion_dataset(hub_repo_dir(hub, "datasets", CALIBRATION_DATASET), seed=seed)
     write_cc3m_dataset(hub_repo_dir(hub, "datasets", CC3M_DATASET), seed=seed)
-    clip_repo, cmmd_repo = openai_clip_hub_id(), openai_clip_hub_id(CMMD_MODEL, CMMD_PRETRAINED)
-    # Only the safetensors files: open_clip asks for them first, so the .bin beside them on the hub is never read.
+    clip_repo = openai_clip_hub_id()
+    # Only the safetensors file: open_clip asks for it first, so the .bin beside it on the hub is never read.
     write_openai_clip_repo(hub_repo_dir(hub, "models", clip_repo), seed=seed, include_bin=False)
-    write_openai_clip_repo(hub_repo_dir(hub, "models", cmmd_repo), seed=seed, include_bin=False,
-                           model_name=CMMD_MODEL, pretrained=CMMD_PRETRAINED)
     write_image_reward_repos(hub, python=python, seed=seed)
     write_fid_networks(root / "http", seed=seed)
     coco_md5 = build_coco_mirror(root / "http", seed=seed)
     manifest = {"version": WORLD_VERSION, "seed": seed, "coco_md5": coco_md5, "fid_files": FID_FILES,
-                "clip_repo": clip_repo, "cmmd_repo": cmmd_repo,
+                "clip_repo": clip_repo,
                 "repos": [SD2_REPO, SD21_BASE_REPO, CALIBRATION_DATASET, CC3M_DATASET]}
     write_json(manifest_path, manifest)  # written last: its presence means the world is complete
     return manifest
