@@ -34,6 +34,7 @@ from sdprune.workflow.experiments import (
 from sdprune.pruning.methods import parse_method
 from sdprune.pruning.spec import FIELD_PATTERNS, SLUG_PATTERN, PruneSpec, sparsity_slug
 from sdprune.models.components import COMPONENTS, LAYER_SCOPES
+from sdprune.reporting.published import published_kind
 from sdprune.workflow.validation import schema_problems
 
 _SCHEMA = Path(workflow.basedir) / "schemas" / "config.schema.yaml"
@@ -76,7 +77,12 @@ RESULTS = f"results/{MODEL}"
 EVALUATION_PROMPTS = f"{RESULTS}/data/evaluation_prompts.json"
 CALIBRATION_PROMPTS = f"{RESULTS}/data/calibration_prompts.json"
 RUNS_TABLE = f"{RESULTS}/tables/runs.csv"
-PUBLISHED = "data/published/ramesh-zhao-2024-sd2.csv"
+PUBLISHED = config["reporting"]["published"]  # default: Ramesh & Zhao's, which the paper tables are keyed to
+if config["reporting"]["compare_published"] and not Path(PUBLISHED).is_file():
+    raise WorkflowError(f"reporting.published: no file {PUBLISHED}")
+# Its shape picks the report (sdprune.reporting.published): the paper tables' grid, or rows per U-Net method.
+PUBLISHED_KIND = published_kind(PUBLISHED) if config["reporting"]["compare_published"] else None
+PAPER_PUBLISHED = PUBLISHED if PUBLISHED_KIND == "paper_grid" else []  # the paper tables' and figures' input
 FID_PROTOCOLS = stage_params.fid_protocols(config)  # the primary (the `fid` column) first
 FID_NETWORKS = {"clean": "inception", "paper": "pytorch_inception"}  # clean-fid's, pytorch-fid's Inception
 # The scene world's FID network has no CLIP counterpart: its CLIP score runs the stand-in.
@@ -291,4 +297,6 @@ def report_targets():
     targets = [RUNS_TABLE, rules.paper_tables.output.tables, rules.figures.output.figures]
     if config["reporting"]["cliff"]["series"]:
         targets.append(rules.cliffs_table.output.table)
+    if PUBLISHED_KIND == "method_rows":
+        targets.append(rules.published_comparison.output.table)
     return targets

@@ -1,10 +1,10 @@
-# Paper tables, figures and drop-off thresholds, rebuilt from the runs table (and the runs'
-# showcase images) alone: no GPU stage runs when only scores are present.
+# Paper tables, figures, the published comparison and drop-off thresholds, rebuilt from the runs
+# table (and the runs' showcase images) alone: no GPU stage runs when only scores are present.
 
 rule paper_tables:
     input:
         runs=RUNS_TABLE,
-        published=PUBLISHED if config["reporting"]["compare_published"] else [],
+        published=PAPER_PUBLISHED,
     output:
         tables=report(
             directory(f"{RESULTS}/tables/paper"),
@@ -28,7 +28,7 @@ rule figures:
     input:
         runs=RUNS_TABLE,
         showcase=showcase_dirs,
-        published=PUBLISHED if config["reporting"]["compare_published"] else [],
+        published=PAPER_PUBLISHED,
     output:
         figures=report(
             directory(f"{RESULTS}/figures"),
@@ -47,6 +47,27 @@ rule figures:
     localrule: True
     script:
         "../scripts/figures.py"
+
+
+# A publication reporting one row per U-Net method, pattern and sparsity (reporting.published of that
+# shape, e.g. OBS-Diff's): its values beside our U-Net-only runs, matched on those three.
+rule published_comparison:
+    input:
+        runs=RUNS_TABLE,
+        published=PUBLISHED,
+    output:
+        table=report(f"{RESULTS}/tables/published_comparison.md", caption="../report/tables.rst", category="Tables"),
+        csv=f"{RESULTS}/tables/published_comparison.csv",
+        provenance=f"{RESULTS}/tables/published_comparison.provenance.json",
+    params:
+        stage=stage_settings("published_comparison"),
+    conda:
+        ENV
+    log:
+        f"logs/{MODEL}/published_comparison.log",
+    localrule: True
+    script:
+        "../scripts/published_comparison.py"
 
 
 checkpoint cliff_round:

@@ -34,7 +34,8 @@ def test_lint_is_clean():
     assert "Congratulations" in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("configfile", ["config.yaml", "config/tiny.yaml", "config/toy.yaml"])
+@pytest.mark.parametrize("configfile", ["config.yaml", "config/tiny.yaml", "config/toy.yaml",
+                                        "config/obs-diff-sd21base.yaml"])
 def test_dry_run_plans_every_run_offline(tmp_path, configfile):
     workdir = copy_workflow(tmp_path)
     env_offline = {**os.environ, "HF_HUB_OFFLINE": "1"}

@@ -1,9 +1,10 @@
-"""`config.yaml` at rehearsal scale: the same experiments, rules and sources, smaller counts.
+"""A preset (`config.yaml`, `config/obs-diff-sd21base.yaml`) at rehearsal scale: the same experiments, rules
+and sources, smaller counts.
 
 Only counts change (images, prompts, steps, list lengths, the cliff grid's resolution); every
-experiment kind, method, data source, scoring protocol and reporting option of the paper's config
-stays. The download knobs are pointed at the local stand-in servers, as a user would point them
-at a mirror.
+experiment kind, method, pattern, data source, scoring protocol, metric and reporting option of the
+preset stays. The download knobs are pointed at the local stand-in servers, as a user would point them
+at a mirror, and ImageReward at the interpreter of its own environment.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from typing import Mapping
 # How many images, prompts and steps a rehearsal runs (the paper: 10,000 / 128 / 32 / 50).
 COUNTS = {"evaluation_prompts": 8, "calibration_prompts": 4, "unet_calibration_prompts": 2, "steps": 2,
           "sparsities_per_grid": 1, "threshold_pairs": 2}
+# ImageReward's BLIP ViT-L and CMMD's CLIP ViT-L/14@336 take 5-10 s an image on a CPU core, in every run:
+# a config scoring either evaluates fewer images.
+HEAVY_METRICS_EVALUATION_PROMPTS = 4
 
 
 def _shorten(values, keep: int):
@@ -46,12 +50,15 @@ def _scale_cliff(cliff: dict) -> dict:
 
 
 def scale_config(config: Mapping, *, coco_url: str, coco_md5: Mapping[str, str],
-                 fid_weights_url: Mapping[str, str]) -> dict:
-    """The rehearsal's config: ``config`` with smaller counts and the downloads pointed at the stand-ins."""
+                 fid_weights_url: Mapping[str, str], image_reward_python: str | None = None) -> dict:
+    """The rehearsal's config: ``config`` with smaller counts and the downloads pointed at the stand-ins;
+    ``image_reward_python`` becomes scoring.image_reward_python where the config scores ImageReward."""
     scaled = copy.deepcopy(dict(config))
     data = scaled.setdefault("data", {})
     evaluation = data.setdefault("evaluation", {})
-    evaluation.update(num_prompts=COUNTS["evaluation_prompts"], coco_url=coco_url, coco_md5=dict(coco_md5))
+    heavy = any(config.get("scoring", {}).get(metric) for metric in ("cmmd", "image_reward"))
+    evaluation.update(num_prompts=HEAVY_METRICS_EVALUATION_PROMPTS if heavy else COUNTS["evaluation_prompts"],
+                      coco_url=coco_url, coco_md5=dict(coco_md5))
     data.setdefault("calibration", {})["num_prompts"] = COUNTS["calibration_prompts"]
     unet = scaled.setdefault("calibration", {}).setdefault("unet", {})
     unet.update(num_prompts=COUNTS["unet_calibration_prompts"], num_steps=COUNTS["steps"])
@@ -59,6 +66,8 @@ def scale_config(config: Mapping, *, coco_url: str, coco_md5: Mapping[str, str],
     scoring = scaled.setdefault("scoring", {})
     scoring["fid_weights_url"] = dict(fid_weights_url)
     scoring["seed_variance"] = _shorten(scoring.get("seed_variance", []), 1)
+    if scoring.get("image_reward"):
+        scoring["image_reward_python"] = image_reward_python
     scaled["experiments"] = [_scale_experiment(e) for e in scaled["experiments"]]
     reporting = scaled.setdefault("reporting", {})
     reporting["cliff"] = _scale_cliff(reporting.get("cliff", {}))

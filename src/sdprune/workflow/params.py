@@ -240,6 +240,12 @@ def report_params(config: Mapping) -> dict:
 
 
 @canonical
+def published_comparison_params(config: Mapping) -> dict:
+    """Which runs sit beside the published rows (the base seed's), and the FID protocol the heading names."""
+    return {"seed": config["seed"], "fid_protocol": fid_protocols(config)[0]}
+
+
+@canonical
 def cliff_params(config: Mapping, method: str) -> dict:
     """The search's settings; ``layers`` is the scope its runs prune (`experiments.method_scope`)."""
     from sdprune.workflow.experiments import method_scope
@@ -303,6 +309,7 @@ STAGE_SETTINGS: dict[str, Callable[[Mapping, Mapping[str, str]], dict]] = {
     "aggregate_tables": _settings_of_config(aggregate_params),
     "paper_tables": _settings_of_config(report_params),
     "figures": _settings_of_config(report_params),
+    "published_comparison": _settings_of_config(published_comparison_params),
     "cliff_round": _cliff_round_settings,
     "cliff_series": _no_settings,
     "cliffs_table": _no_settings,
