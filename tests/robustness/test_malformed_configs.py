@@ -39,6 +39,9 @@ CASES = {
     "unknown scheduler": (["generation", "scheduler"], "FancyScheduler", ["generation.scheduler", "'FancyScheduler'"]),
     "unknown model": (["model", "source"], "not a model", ["model.source", "'not a model'"]),
     "misspelt key": (["generation", "num_stepz"], 3, ["generation", "'num_stepz'"]),
+    "missing ImageReward interpreter": (["scoring"], {"metric_weights": "real", "fid_reference": "dense", "image_reward": True,
+                                                   "image_reward_python": "no such/python"},
+                                        ["scoring.image_reward_python", "'no such/python'", "make venv-image-reward"]),
 }
 THROUGH_SNAKEMAKE = ["sparsity above one", "duplicate run names", "unknown scheduler"]
 

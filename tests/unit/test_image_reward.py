@@ -251,3 +251,16 @@ def test_the_pip_path_scores_in_another_interpreter_as_in_process(standin_hub, i
     assert there["interpreter"] == str(python) and there["num_images"] == 3
     assert np.allclose(there["per_image"], here["per_image"], rtol=1e-6, atol=1e-7)
     assert there["image_reward"] == pytest.approx(np.mean(here["per_image"]))
+
+
+def test_an_environment_without_image_reward_says_how_to_get_one(monkeypatch, tmp_path):
+    """The main environment cannot import ImageReward: the job names the two ways to its own environment
+    instead of ending in an import traceback."""
+    import importlib.util
+
+    from sdprune.workflow.stages import score_image_reward as stage
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ImageReward" else real_find_spec(name, *a))
+    with pytest.raises(RuntimeError, match="scoring.image_reward_python.*make venv-image-reward.*conda"):
+        stage.rewards_in_process(tmp_path, [], [], "cpu")

@@ -275,6 +275,10 @@ def check_config(config: Mapping) -> list[str]:
         path = data.get(key, {}).get("file")
         if path and not Path(path).is_file():
             problems.append(f"data.{key}.file: {path!r} does not exist")
+    reward_python = config.get("scoring", {}).get("image_reward_python")
+    if config.get("scoring", {}).get("image_reward") and reward_python and not Path(reward_python).is_file():
+        problems.append(f"scoring.image_reward_python: {reward_python!r} does not exist "
+                        "(make venv-image-reward creates .venv-image-reward/bin/python; envs/README.md)")
     if config.get("scoring", {}).get("fid_reference") == "data" and evaluation.get("source") == "file":
         problems.append("scoring.fid_reference: 'data' needs reference images, which a prompt file has none of; "
                         "use 'dense' or data.evaluation.source 'coco'")

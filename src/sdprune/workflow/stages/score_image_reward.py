@@ -7,6 +7,7 @@ scoring runs there, in a child process (`sdprune.evaluation.metrics.image_reward
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import subprocess
@@ -27,6 +28,10 @@ log = logging.getLogger(__name__)
 
 
 def rewards_in_process(weights_dir: str | Path, files: Sequence[Path], prompts: Sequence[str], device) -> np.ndarray:
+    if importlib.util.find_spec("ImageReward") is None:  # the main environment: a hint, not an import traceback
+        raise RuntimeError(f"ImageReward is not installed for {sys.executable}: set scoring.image_reward_python "
+                           "to its environment's interpreter (make venv-image-reward) or run Snakemake with "
+                           "--software-deployment-method conda (envs/README.md)")
     from sdprune.evaluation.metrics.image_reward import image_rewards, load_image_reward
 
     return image_rewards(load_image_reward(weights_dir, device), files, prompts)
