@@ -13,13 +13,13 @@ from sdprune.pruning.methods import _obs
 def column_major_block(w_block, h_block, sparsity, pattern):
     """The update as SparseGPT writes it: column j's error, broadcast onto columns j.. of the block."""
     errors = torch.zeros_like(w_block)
-    if pattern.structured:
+    if pattern.n_m:
         keep = torch.ones_like(w_block, dtype=torch.bool)
     else:
         keep = mask_per_matrix(w_block.pow(2) / torch.diagonal(h_block).pow(2)[None, :], sparsity)
     for j in range(w_block.shape[1]):
         column, d = w_block[:, j], h_block[j, j]
-        if pattern.structured and j % pattern.m == 0:
+        if pattern.n_m and j % pattern.m == 0:
             diag = torch.diagonal(h_block)[j : j + pattern.m]
             keep[:, j : j + pattern.m] = mask_n_m(w_block[:, j : j + pattern.m].pow(2) / diag.pow(2), pattern)
         pruned = column * keep[:, j]

@@ -52,7 +52,7 @@ def test_structured_slugs_parse_back():
     assert (spec.method, spec.pattern, spec.sparsity, spec.scope) == ("obs_diff", STRUCTURED, 0.3, "transformer")
     assert spec.slug == "obs_diff-structured-0.3-transformer"
     assert PruneSpec.parse("magnitude-structured-0.3").pattern == parse_pattern("structured") == STRUCTURED
-    assert not STRUCTURED.structured and STRUCTURED.sliced  # `structured` (the property) still means N:M
+    assert not STRUCTURED.n_m and STRUCTURED.sliced  # N:M is `n_m`; `structured` slices
     with pytest.raises(ValueError, match="OWL"):
         PruneSpec("owl_wanda", STRUCTURED, 0.3)
 

@@ -34,7 +34,7 @@ def test_every_planned_artifact_meets_its_spec(methods_run):
         if pattern.sliced:  # whole heads and GEGLU units removed: recorded, and their weights shipped sliced
             assert artifact.removed_units and artifact.weights, spec
             assert 0 < report["realised_sparsity"] <= spec.sparsity + 1e-9, (spec, report["realised_sparsity"])
-        elif pattern.structured:
+        elif pattern.n_m:
             for name, mask in artifact.masks.items():
                 flat = ~mask.reshape(mask.shape[0], -1)
                 assert torch.all(flat.reshape(mask.shape[0], -1, pattern.m).sum(-1) == pattern.n), name

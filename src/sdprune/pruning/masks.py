@@ -35,8 +35,8 @@ class Pattern:
     sliced: bool = False  # the `structured` pattern: no mask, smaller layers
 
     @property
-    def structured(self) -> bool:
-        """Whether an N:M pattern holds (the name predates the `structured` pattern, for which it is False)."""
+    def n_m(self) -> bool:
+        """Whether an N:M pattern holds (False for `structured`, which slices instead of masking)."""
         return self.m > 0
 
     @property
@@ -174,7 +174,7 @@ def _keep_above_lowest_torch(scores: torch.Tensor, k: int) -> torch.Tensor:
 
 def fits_pattern(in_features: int, pattern: Pattern) -> bool:
     """Whether a layer's inputs split into whole groups of M (always, unstructured)."""
-    return not pattern.structured or in_features % pattern.m == 0
+    return not pattern.n_m or in_features % pattern.m == 0
 
 
 def mask_n_m(scores: torch.Tensor, pattern: Pattern) -> torch.Tensor:

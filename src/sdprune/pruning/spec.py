@@ -66,7 +66,7 @@ class PruneSpec:
             raise ValueError(f"unknown layer scope {self.scope!r} (known: {', '.join(SCOPE_SUFFIXES)})")
         if not 0 <= self.sparsity < 1:
             raise ValueError(f"sparsity {self.sparsity:g} is outside [0, 1)")
-        if self.pattern.structured and abs(self.sparsity - self.pattern.sparsity) > 1e-9:
+        if self.pattern.n_m and abs(self.sparsity - self.pattern.sparsity) > 1e-9:
             raise ValueError(f"pattern {self.pattern} prunes exactly {self.pattern.sparsity:g}, not {self.sparsity:g}")
         if self.pattern.sliced and self.method.partition("_")[0] in PLANS:
             raise ValueError("an OWL plan varies sparsity per layer; the structured pattern removes units per block")

@@ -213,9 +213,9 @@ def _check_grid(where: str, grid: Mapping, allocated: bool) -> list[str]:
         except ValueError as error:
             problems.append(f"{where}.pattern: {error}")
             continue
-        if pattern.structured and any(m in available_methods() and parse_method(m).plan != "uniform" for m in methods):
+        if pattern.n_m and any(m in available_methods() and parse_method(m).plan != "uniform" for m in methods):
             problems.append(f"{where}: an OWL plan varies sparsity per layer and cannot use the N:M pattern {pattern}")
-        if pattern.structured and allocated:
+        if pattern.n_m and allocated:
             problems.append(f"{where}: an allocated sparsity cannot be held to the N:M pattern {pattern}")
         problems += _spec_problems(where, pattern, _as_list(grid.get("sparsity", [])))
     return problems

@@ -63,7 +63,7 @@ def _prune_block(w_block: torch.Tensor, h_block: torch.Tensor, sparsity: float, 
     """
     rows = w_block.T.contiguous()  # (B, out): row j is column j of the block
     errors = torch.zeros_like(rows)
-    if pattern.structured:  # N:M: each group of M columns is chosen when the update reaches it
+    if pattern.n_m:  # N:M: each group of M columns is chosen when the update reaches it
         block_keep = torch.ones_like(w_block, dtype=torch.bool)
     else:
         scores = w_block.pow(2) / torch.diagonal(h_block).pow(2)[None, :]
@@ -72,7 +72,7 @@ def _prune_block(w_block: torch.Tensor, h_block: torch.Tensor, sparsity: float, 
     for j in range(rows.shape[0]):
         row = rows[j]
         d = h_block[j, j]
-        if pattern.structured and j % pattern.m == 0:
+        if pattern.n_m and j % pattern.m == 0:
             group = rows[j : j + pattern.m].T.pow(2) / torch.diagonal(h_block)[j : j + pattern.m].pow(2)
             block_keep[:, j : j + pattern.m] = mask_n_m(group, pattern)
             keep[j : j + pattern.m] = block_keep[:, j : j + pattern.m].T

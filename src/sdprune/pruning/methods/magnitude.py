@@ -10,7 +10,7 @@ from sdprune.pruning.methods import Method
 
 def select_mask(weight: torch.Tensor, stats, sparsity: float, pattern: Pattern) -> torch.Tensor:
     scores = weight.abs()
-    return mask_n_m(scores, pattern) if pattern.structured else mask_per_matrix(scores, sparsity)
+    return mask_n_m(scores, pattern) if pattern.n_m else mask_per_matrix(scores, sparsity)
 
 
 def prune_layer(weight: torch.Tensor, stats, sparsity: float, pattern: Pattern):

@@ -14,7 +14,7 @@ def wanda_scores(weight: torch.Tensor, column_norms: torch.Tensor) -> torch.Tens
 
 def select_mask(weight: torch.Tensor, stats, sparsity: float, pattern: Pattern) -> torch.Tensor:
     scores = wanda_scores(weight, stats.column_norms())
-    return mask_n_m(scores, pattern) if pattern.structured else mask_per_row(scores, sparsity)
+    return mask_n_m(scores, pattern) if pattern.n_m else mask_per_row(scores, sparsity)
 
 
 def prune_layer(weight: torch.Tensor, stats, sparsity: float, pattern: Pattern):

@@ -23,7 +23,7 @@ def plan_layers(module: nn.Module, component: str, layers: Mapping[str, nn.Modul
                 dense_norms: Callable[[], Mapping], owl: OwlSettings,
                 layer_sparsity: Mapping[str, float] | None = None) -> tuple[dict[str, float], dict[str, float]]:
     """OWL's plan from the dense model's input norms (``layer_sparsity`` overrides do not apply)."""
-    if spec.pattern.structured:
+    if spec.pattern.n_m:
         raise ValueError("an OWL plan varies sparsity per layer; an N:M pattern fixes it")
     per_layer, per_block = owl_layer_sparsity(module, component, layers, dense_norms(), spec.sparsity,
                                               m=owl.m, lam=owl.lam)
