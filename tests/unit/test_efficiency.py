@@ -57,3 +57,25 @@ def test_step_cost_reports_both_models_side_by_side():
     assert cost["speedup"] == cost["dense_seconds_per_step"] / cost["seconds_per_step"]
     assert compare_latency(unet, unet, step_inputs(unet, height=32, width=32, text_positions=7),
                            repeats=2, warmup=0)["repeats"] == 2
+
+
+def test_the_two_of_four_linears_are_found_and_a_cpu_says_why_it_measures_no_sparse_kernel():
+    """A 2:4 run's Linears are what PyTorch's semi-structured kernels could take; they need CUDA and half
+    precision, so here the record says so (the conversion itself runs only on a GPU)."""
+    from sdprune.evaluation.efficiency import holds_two_of_four, semi_structured_latency, two_of_four_linears
+    from sdprune.pruning.masks import parse_pattern
+    from sdprune.pruning.prune import prune_component
+    from sdprune.pruning.spec import PruneSpec
+
+    pipe = build_pipeline("tiny", seed=0)
+    dense = copy.deepcopy(pipe.unet)
+    inputs = step_inputs(dense, height=32, width=32, text_positions=7)
+    assert two_of_four_linears(dense) == []
+    assert semi_structured_latency(dense, dense, inputs)["why"] == "no Linear holds the 2:4 pattern"
+    prune_component(pipe, "unet", PruneSpec("magnitude", parse_pattern("2:4"), 0.5))
+    linears = [name for name, m in pipe.unet.named_modules() if isinstance(m, torch.nn.Linear)]
+    assert two_of_four_linears(pipe.unet) == linears  # scope `linear`: every Linear pruned 2:4
+    assert not holds_two_of_four(torch.tensor([[0.0, 1.0, 1.0, 0.0], [1.0, 1.0, 0.0, 1.0]]))
+    record = semi_structured_latency(pipe.unet, dense, inputs)
+    assert record == {"measured": False, "why": "semi-structured kernels need CUDA and float16/bfloat16",
+                      "two_of_four_linears": len(linears)}

@@ -98,4 +98,51 @@ def step_cost(unet, dense, *, height: int, width: int, text_positions: int = 77,
         "nonzero_parameters": nonzero_parameter_count(unet),
         "flops_per_step": step_flops(unet, inputs), "dense_flops_per_step": step_flops(dense, inputs),
         **compare_latency(unet, dense, inputs, repeats=repeats),
+        "semi_structured": semi_structured_latency(unet, dense, inputs, repeats=repeats),
     }
+
+
+def holds_two_of_four(weight: torch.Tensor) -> bool:
+    """Whether every group of 4 consecutive input weights of every row has at least 2 zeros (2:4 along
+    the inputs, the layout of PyTorch's semi-structured kernels)."""
+    rows, cols = weight.shape
+    return cols % 4 == 0 and bool(((weight.reshape(rows, cols // 4, 4) == 0).sum(-1) >= 2).all())
+
+
+def two_of_four_linears(unet: nn.Module) -> list[str]:
+    """The Linears a 2:4 run left in that pattern: those the semi-structured kernels could run."""
+    return [name for name, module in unet.named_modules()
+            if isinstance(module, nn.Linear) and holds_two_of_four(module.weight.detach())]
+
+
+@torch.no_grad()
+def with_semi_structured_weights(unet: nn.Module, names: list[str]) -> tuple[nn.Module, list[str]]:
+    """A copy of ``unet`` whose 2:4 Linears hold `to_sparse_semi_structured` weights (CUDA, float16 or
+    bfloat16 only), and the layers the kernels refused (shapes below or off their tile multiples)."""
+    import copy
+
+    from torch.sparse import to_sparse_semi_structured
+
+    sparse, refused = copy.deepcopy(unet), []
+    for name in names:
+        module = sparse.get_submodule(name)
+        try:
+            module.weight = nn.Parameter(to_sparse_semi_structured(module.weight), requires_grad=False)
+        except (RuntimeError, ValueError):
+            refused.append(name)
+    return sparse, refused
+
+
+def semi_structured_latency(unet, dense, inputs: StepInputs, *, repeats: int = 10) -> dict:
+    """The 2:4 U-Net again with PyTorch's semi-structured sparse kernels, against dense: what 2:4 buys on
+    a GPU that has them (Ampere and later). Needs CUDA and half precision; elsewhere says why not."""
+    names = two_of_four_linears(unet)
+    if not names:
+        return {"measured": False, "why": "no Linear holds the 2:4 pattern"}
+    if not inputs.sample.is_cuda or inputs.sample.dtype not in (torch.float16, torch.bfloat16):
+        return {"measured": False, "why": "semi-structured kernels need CUDA and float16/bfloat16",
+                "two_of_four_linears": len(names)}
+    sparse, refused = with_semi_structured_weights(unet, names)
+    return {"measured": True, "two_of_four_linears": len(names), "refused_linears": refused,
+            **compare_latency(sparse, dense, inputs, repeats=repeats)}
+
