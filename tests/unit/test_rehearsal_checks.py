@@ -1,6 +1,7 @@
 """The rehearsal's checks of a preset's runs table and published comparison fail where a run or value is missing."""
 
 import copy
+import sys
 
 import pandas as pd
 import yaml
@@ -13,7 +14,7 @@ from sdprune.workflow.experiments import expand_runs
 from sdprune.workflow.validation import load_config
 
 MIRRORS = dict(coco_url="http://127.0.0.1:1", coco_md5={"annotations": "0" * 32},
-               fid_weights_url={"clean": "http://127.0.0.1:1/a.pt"}, image_reward_python="/venv/bin/python")
+               fid_weights_url={"clean": "http://127.0.0.1:1/a.pt"}, image_reward_python=sys.executable)  # the config checks it exists
 
 
 def scaled_preset(tmp_path):

@@ -1,6 +1,7 @@
 """The rehearsal's config is config.yaml with smaller counts: same experiments, kinds, methods, sources."""
 
 import copy
+import sys
 
 import yaml
 
@@ -64,7 +65,7 @@ def test_downloads_point_at_the_mirrors(tmp_path):
 PRESET = "config/obs-diff-sd21base.yaml"
 
 
-def _scaled_preset(tmp_path, python="/venv/bin/python"):
+def _scaled_preset(tmp_path, python=sys.executable):  # an interpreter that exists: the config checks it
     raw = yaml.safe_load(open(PRESET))
     path = tmp_path / "rehearsal-obs-diff.yaml"
     path.write_text(yaml.safe_dump(scale_config(copy.deepcopy(raw), **MIRRORS, image_reward_python=python)))
@@ -81,7 +82,7 @@ def test_the_obs_diff_preset_keeps_its_methods_patterns_metrics_and_published_fi
     assert {s.scope for s in specs} == {"transformer"}  # the baselines prune OBS-Diff's layers
     assert all(run.key[0] == "dense" for run in expand_runs(scaled))  # U-Net only, as published
     assert scaled["scoring"]["image_reward"] and not scaled["scoring"]["cmmd"]  # CMMD: APTP's, not OBS-Diff's
-    assert scaled["scoring"]["image_reward_python"] == "/venv/bin/python"
+    assert scaled["scoring"]["image_reward_python"] == sys.executable
     assert preset["scoring"]["image_reward_python"] is None  # the preset itself names no machine's venv
     assert scaled["reporting"]["published"] == preset["reporting"]["published"]
     assert len(expand_runs(scaled)) < len(expand_runs(preset))
